@@ -1,0 +1,63 @@
+"""Source adapters: one module per public dataset, reading its native release layout.
+
+An adapter turns native files into ``Record``s whose ``image`` is an ``ImageRef`` with ``path``
+relative to the dataset root it found (``locate``) and ``bytes=None``; the ingest runner loads,
+checks and hashes the image. A malformed native record becomes a ``Reject`` (step
+``"source"``), never an exception. An adapter never reads outside its dataset root.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+
+from slime_data.record import Record, Reject
+
+SOURCE_STEP = "source"
+
+
+class SourceNotFound(FileNotFoundError):
+    """The dataset's files are not where the adapter looked (the message names the paths)."""
+
+
+class SourceAdapter:
+    name: ClassVar[str]
+    license: ClassVar[str]
+    layout: ClassVar[str]  # the expected native layout, shown by `slime-data sources`
+    default_splits: ClassVar[tuple[str, ...]]  # the split(s) SliME trained on
+
+    def locate(self, root: Path) -> Path:
+        """Return the dataset's own folder given the release root or the inner folder."""
+        raise NotImplementedError
+
+    def splits(self, root: Path) -> list[str]:
+        """Splits present under the located root."""
+        raise NotImplementedError
+
+    def read(self, root: Path, split: str) -> Iterator[Record | Reject]:
+        """Yield records (image path relative to ``root``) or rejects, in a stable order."""
+        raise NotImplementedError
+
+    def reject(self, native_id: str, reason: str, detail: str = "") -> Reject:
+        return Reject(id=f"{self.name}/{native_id}", source=self.name, step=SOURCE_STEP, reason=reason, detail=detail)
+
+
+def inside_root(root: Path, relative: str) -> str | None:
+    """Normalise ``relative`` against ``root``; None when it escapes the root (or is absolute)."""
+    if not relative or os.path.isabs(relative) or "\x00" in relative:
+        return None
+    root_real = os.path.realpath(root)
+    target = os.path.realpath(os.path.join(root_real, relative))
+    if os.path.commonpath([root_real, target]) != root_real:
+        return None
+    return os.path.relpath(target, root_real).replace(os.sep, "/")
+
+
+REGISTRY: dict[str, SourceAdapter] = {}
+
+
+def register(cls: type[SourceAdapter]) -> type[SourceAdapter]:
+    REGISTRY[cls.name] = cls()
+    return cls

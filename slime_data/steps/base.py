@@ -1,0 +1,42 @@
+"""Steps: small ``records -> records`` units listed in a recipe.
+
+A step receives an iterable of ``Record`` and yields ``Record`` (kept, possibly changed) or
+``Reject`` (dropped, with a reason). It never counts or writes rejects itself: the runner does,
+so that rows in = rows out + rejects holds for every step. A ``Filter`` only decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import ClassVar
+
+from slime_data.record import Record, Reject
+
+StepOutput = Iterator[Record | Reject]
+
+
+class Step:
+    """Base class. Subclasses set ``name`` and implement ``run``."""
+
+    name: ClassVar[str] = "step"
+
+    def run(self, records: Iterable[Record]) -> StepOutput:
+        raise NotImplementedError(f"{type(self).__name__} must implement run()")
+
+    def __call__(self, records: Iterable[Record]) -> StepOutput:
+        return self.run(records)
+
+    def reject(self, record: Record, reason: str, detail: str = "") -> Reject:
+        return Reject(id=record.id, source=record.source, step=self.name, reason=reason, detail=detail)
+
+
+class Filter(Step):
+    """A step that only keeps or drops. ``decide`` returns None to keep, or (reason, detail)."""
+
+    def decide(self, record: Record) -> tuple[str, str] | None:
+        raise NotImplementedError(f"{type(self).__name__} must implement decide()")
+
+    def run(self, records: Iterable[Record]) -> StepOutput:
+        for record in records:
+            verdict = self.decide(record)
+            yield record if verdict is None else self.reject(record, *verdict)
