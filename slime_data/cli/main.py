@@ -1,6 +1,8 @@
-"""`slime-data`: the data half of slime. Each command group lives in its own module."""
+"""`slime-data`: the data half of slime. Each command group lives in its own module with ``register(app)``."""
 
 from __future__ import annotations
+
+import importlib
 
 import typer
 
@@ -12,11 +14,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# Each module defines register(app) adding its commands.
-from slime_data.cli import shards as _shards  # noqa: E402
+# Modules under slime_data.cli, each defining register(app).
+COMMAND_MODULES = (
+    "ingest",
+    "shards",
+)
 
-for _module in (_shards,):
-    _module.register(app)
+for _name in COMMAND_MODULES:
+    importlib.import_module(f"slime_data.cli.{_name}").register(app)
 
 if __name__ == "__main__":
     app()

@@ -40,3 +40,14 @@ class Filter(Step):
         for record in records:
             verdict = self.decide(record)
             yield record if verdict is None else self.reject(record, *verdict)
+
+
+STEP_REGISTRY: dict[str, type[Step]] = {}
+
+
+def register_step(cls: type[Step]) -> type[Step]:
+    """Make a step class available to recipes under its ``name``."""
+    if cls.name in STEP_REGISTRY and STEP_REGISTRY[cls.name] is not cls:
+        raise ValueError(f"two steps are named {cls.name!r}")
+    STEP_REGISTRY[cls.name] = cls
+    return cls
