@@ -20,7 +20,7 @@ import json
 import os
 import sys
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +73,38 @@ def fsync_write(path: Path, data: bytes) -> None:
 
 def config_hash(config: Any) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def shard_set_manifest(
+    *,
+    name: str,
+    command: str,
+    config: Any,
+    shards: list[dict[str, Any]],
+    counts: Mapping[str, Mapping[str, int]],
+    rejects: Mapping[str, Mapping[str, int]],
+    steps: list[dict[str, Any]],
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The ``manifest.json`` of a shard set (also used by writers that write shards in parallel, like ``mix``)."""
+    return {
+        "kind": "slime-shard-set",
+        "name": name,
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "slime", "version": __version__},
+        "command": command,
+        "config": config,
+        "config_sha256": config_hash(config),
+        "num_rows": sum(s["rows"] for s in shards),
+        "shards": shards,
+        "counts": {key: dict(sorted(counter.items())) for key, counter in counts.items()},
+        "rejects": {
+            "total": sum(sum(r.values()) for r in rejects.values()),
+            "by_step": {step: dict(sorted(reasons.items())) for step, reasons in sorted(rejects.items())},
+        },
+        "steps": steps,
+        **(extra or {}),
+    }
 
 
 class ShardWriter:
@@ -230,25 +262,10 @@ class ShardWriter:
         return manifest
 
     def manifest(self, shards: list[dict[str, Any]]) -> dict[str, Any]:
-        rejects_by_step = {step: dict(sorted(reasons.items())) for step, reasons in sorted(self.rejects.items())}
-        return {
-            "kind": "slime-shard-set",
-            "name": self.name,
-            "schema_version": SCHEMA_VERSION,
-            "tool": {"name": "slime", "version": __version__},
-            "command": self.command,
-            "config": self.config,
-            "config_sha256": config_hash(self.config),
-            "num_rows": sum(s["rows"] for s in shards),
-            "shards": shards,
-            "counts": {key: dict(sorted(counter.items())) for key, counter in self.counts.items()},
-            "rejects": {
-                "total": sum(sum(r.values()) for r in self.rejects.values()),
-                "by_step": rejects_by_step,
-            },
-            "steps": self.step_counts,
-            **self.extra,
-        }
+        return shard_set_manifest(
+            name=self.name, command=self.command, config=self.config, shards=shards, counts=self.counts,
+            rejects=self.rejects, steps=self.step_counts, extra=self.extra,
+        )
 
     def _abort(self) -> None:
         if self._writer is not None:

@@ -18,6 +18,8 @@ app = typer.Typer(
 COMMAND_MODULES = (
     "ingest",
     "shards",
+    "synth",
+    "teach",
 )
 
 for _name in COMMAND_MODULES:

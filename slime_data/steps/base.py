@@ -7,10 +7,14 @@ so that rows in = rows out + rejects holds for every step. A ``Filter`` only dec
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from typing import ClassVar
+from abc import ABC, abstractmethod
+from collections.abc import Collection, Iterable, Iterator
+from typing import TYPE_CHECKING, ClassVar
 
 from slime_data.record import Record, Reject
+
+if TYPE_CHECKING:
+    from slime_data.shards import ShardSet
 
 StepOutput = Iterator[Record | Reject]
 
@@ -19,6 +23,7 @@ class Step:
     """Base class. Subclasses set ``name`` and implement ``run``."""
 
     name: ClassVar[str] = "step"
+    scope: ClassVar[str] = "record"  # "record": one record at a time, per unit; "global": see GlobalStep
 
     def run(self, records: Iterable[Record]) -> StepOutput:
         raise NotImplementedError(f"{type(self).__name__} must implement run()")
@@ -51,3 +56,28 @@ def register_step(cls: type[Step]) -> type[Step]:
         raise ValueError(f"two steps are named {cls.name!r}")
     STEP_REGISTRY[cls.name] = cls
     return cls
+
+
+class GlobalStep(Step, ABC):
+    """A step that must see the whole dataset before it can decide (dedup, decontamination, caps).
+
+    The build runs it in two passes: ``plan`` reads compact columns of the joined shard set
+    (never the images) and returns the ids to drop with their reasons; ``run`` then streams
+    the records and drops those. Several global steps plan one after another, each ignoring
+    the rows earlier ones drop, and then filter in a single pass.
+    """
+
+    scope: ClassVar[str] = "global"
+
+    def __init__(self) -> None:
+        self.drops: dict[str, tuple[str, str]] = {}
+
+    @abstractmethod
+    def plan(self, shard_set: ShardSet, exclude: Collection[str] = ()) -> dict[str, tuple[str, str]]:
+        """Ids to drop -> (reason, detail), decided from the whole joined set minus ``exclude``
+        (the ids earlier global steps already drop). Implementations also keep it in ``self.drops``."""
+
+    def run(self, records: Iterable[Record]) -> StepOutput:
+        for record in records:
+            verdict = self.drops.get(record.id)
+            yield record if verdict is None else self.reject(record, *verdict)

@@ -52,7 +52,7 @@ def test_prompts_for_free_form_letters_in_image_and_option_texts(mathvision: Pat
     free = out.by_id("mathvision/1")
     assert free.conversations[0]["value"] == (
         "<image>\nWhich number should be written in place of the question mark?\n"
-        "Answer the question and show your work."
+        "Answer the question using a single word or phrase."
     )
     assert free.conversations[1]["value"] == "7" and free.choices is None and free.rationale is None
     assert free.image.path == "images/1.jpg" and free.task == "math"
