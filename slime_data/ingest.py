@@ -65,7 +65,7 @@ def _identity(payload: list[Record | Reject]) -> list[Record | Reject]:
     return payload
 
 
-def _image_steps(root: str, max_pixels: int) -> list[LoadImages]:
+def _image_steps(root: str, max_pixels: int, payload: object) -> list[LoadImages]:
     return [LoadImages(root=root, max_pixels=max_pixels)]
 
 

@@ -120,13 +120,18 @@ class UnitResult:
 
 
 class UnitPipeline:
-    """What to do with one unit: ``load(payload)`` yields records/rejects, then ``make_steps()`` run.
+    """What to do with one unit: ``load(payload)`` yields records/rejects, then ``make_steps(payload)`` run.
 
     ``first_step`` names the counter for rows/rejects that ``load`` itself yields (e.g.
     ``"source"`` for native records an adapter could not parse).
     """
 
-    def __init__(self, load: Callable[[Any], Iterable[Record | Reject]], make_steps: Callable[[], list[Step]], first_step: str = "source"):
+    def __init__(
+        self,
+        load: Callable[[Any], Iterable[Record | Reject]],
+        make_steps: Callable[[Any], list[Step]],
+        first_step: str = "source",
+    ):
         self.load = load
         self.make_steps = make_steps
         self.first_step = first_step
@@ -143,7 +148,7 @@ class UnitPipeline:
                     source.rows_out += 1
                 yield item
 
-        stream, counts = apply_steps(loaded(), [*self.make_steps(), ValidateRecords()])
+        stream, counts = apply_steps(loaded(), [*self.make_steps(unit.payload), ValidateRecords()])
         records: list[Record] = []
         rejects: list[str] = []
         for item in stream:

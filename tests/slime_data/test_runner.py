@@ -51,7 +51,7 @@ def load_payload(payload: list[int]) -> Iterator[Record | Reject]:
             yield text_record(n)
 
 
-def steps() -> list[Step]:
+def steps(payload: object = None) -> list[Step]:
     return [DropMultiplesOf(3), Duplicate()]
 
 
