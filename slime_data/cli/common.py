@@ -26,7 +26,7 @@ def user_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except (UserError, FileNotFoundError, ValueError) as err:
-            console.print(f"[bold red]error:[/] {err}", highlight=False)
+            console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
@@ -41,5 +41,4 @@ def progress(transient: bool = False) -> Progress:
         TimeRemainingColumn(),
         console=console,
         transient=transient,
-        disable=not console.is_terminal and False,
     )

@@ -41,6 +41,7 @@ def ingest(
     limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Read at most N native items (for trials).")] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Processes for decoding and hashing images.")] = 1,
     force: Annotated[bool, typer.Option("--force", help="Discard unfinished work in --out and start over.")] = False,
+    chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Native items per unit of work (the resume granularity).")] = 512,
 ) -> None:
     """Read one source in its native layout and write it as an Arrow shard set.
 
@@ -67,6 +68,7 @@ def ingest(
             limit=limit,
             workers=workers,
             force=force,
+            chunk_size=chunk_size,
             command=shlex.join(["slime-data", *sys.argv[1:]]),
             on_unit_done=advance,
         )

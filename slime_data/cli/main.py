@@ -17,6 +17,7 @@ app = typer.Typer(
 # Modules under slime_data.cli, each defining register(app).
 COMMAND_MODULES = (
     "ingest",
+    "mix",
     "shards",
     "synth",
     "teach",

@@ -14,14 +14,21 @@ from slime_data.cli.common import UserError, console, progress, user_errors
 
 @user_errors
 def inspect(
-    path: Annotated[Path, typer.Argument(help="A shard-set folder (or its manifest.json).")],
+    path: Annotated[Path, typer.Argument(help="A shard-set folder (or its manifest.json), or a mix manifest.")],
     rows: Annotated[int, typer.Option("--rows", min=0, help="How many rows to show.")] = 3,
 ) -> None:
     """Show a shard set: counts by source/task/split, the schema, a few rows, rejects by reason.
 
     Example: slime-data inspect data/scienceqa --rows 5
+    (Given a mix manifest, e.g. manifests/mix.json: its composition table, and a PNG plot beside it.)
     """
+    from slime_data.mix.manifest import is_mix_manifest
     from slime_data.shards import ShardSet
+
+    if is_mix_manifest(path):
+        from slime_data.cli.mix import inspect_mix
+
+        return inspect_mix(path)
 
     shard_set = ShardSet(path)
     manifest = shard_set.manifest
@@ -57,12 +64,19 @@ def inspect(
 
 
 @user_errors
-def validate(path: Annotated[Path, typer.Argument(help="A shard-set folder (or its manifest.json).")]) -> None:
+def validate(path: Annotated[Path, typer.Argument(help="A shard-set folder (or its manifest.json), or a mix manifest.")]) -> None:
     """Check a shard set: schema, row counts and every shard's sha256. Exit 0 only if all check out.
 
     Example: slime-data validate data/scienceqa
+    (Given a mix manifest, e.g. manifests/mix.json: schema, shard files, counts and sha256 of the mix.)
     """
+    from slime_data.mix.manifest import is_mix_manifest
     from slime_data.shards import validate_shard_set
+
+    if is_mix_manifest(path):
+        from slime_data.cli.mix import validate_mix_cli
+
+        return validate_mix_cli(path)
 
     problems = validate_shard_set(path)
     for problem in problems:
