@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_ROOT = PACKAGE_DIR.parent
 PIPELINES_DIR = REPO_ROOT / "pipelines"
 MANIFESTS_DIR = REPO_ROOT / "manifests"

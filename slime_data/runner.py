@@ -213,6 +213,10 @@ def run_units(
     out_dir = Path(out_dir)
     work_dir = out_dir / WORK_DIR
     fingerprint = config_hash(config)
+    if not force and (out_dir / MANIFEST).is_file():
+        manifest = json.loads((out_dir / MANIFEST).read_text())
+        if manifest.get("config_sha256") == fingerprint:  # this exact work already finished
+            return RunSummary(out_dir, manifest, manifest.get("units", 0), manifest.get("units", 0))
     if force and out_dir.exists():
         shutil.rmtree(work_dir, ignore_errors=True)
         (out_dir / MANIFEST).unlink(missing_ok=True)
@@ -251,7 +255,7 @@ def run_units(
         config=config,
         max_shard_bytes=max_shard_bytes,
         max_shard_rows=max_shard_rows,
-        manifest_extra=manifest_extra,
+        manifest_extra={"units": len(units), **(manifest_extra or {})},
     )
     shutil.rmtree(work_dir, ignore_errors=True)
     return RunSummary(out_dir, manifest, len(units), len(units) - len(pending))

@@ -63,7 +63,7 @@ def build(
     slice_ = parse_shard(shard)
     out = out or Path("data") / name
     command = shlex.join(["slime-data", *sys.argv[1:]])
-    ctx = BuildContext(recipe, raw, recipe_path.resolve().parent, root, out, workers, force, command)
+    ctx = BuildContext(recipe, raw, root, out, workers, force, command)
     console.print(f"[bold]build {name}[/] from {recipe_path} -> {out}")
     prepare_inputs(ctx)
     with progress() as bar:

@@ -16,6 +16,7 @@ app = typer.Typer(
 
 # Modules under slime_data.cli, each defining register(app).
 COMMAND_MODULES = (
+    "build",
     "ingest",
     "mix",
     "shards",
