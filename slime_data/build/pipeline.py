@@ -1,0 +1,169 @@
+"""``slime-data build``: run a build recipe end to end.
+
+Two phases:
+
+1. **Record steps, per unit** (load_image, resolution, quality, teacher…): every source's
+   native stream is cut into units (``chunk_size`` items); units run in parallel and resume
+   from completion markers (``slime_data.runner``). The units join into ``OUT/.stage1``.
+   With ``--shard I/N`` only every N-th unit runs and the slice is the output; ``merge``
+   joins slices into ``.stage1`` and goes on with phase 2.
+2. **Global steps** (exact/near dedup, decontaminate, cap…): each plans over compact columns
+   of ``.stage1`` ignoring what earlier ones drop, then one streaming pass filters and writes
+   the final shard set, carrying phase-1 rejects along so every row is accounted for.
+
+A report (``report.html`` + PNG plots) is written beside the shards.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from slime_data.build.recipe import BuildRecipe, SourceSpec, build_step, expand_path
+from slime_data.ingest import get_adapter, make_units, native_items, resolve_splits
+from slime_data.record import Record, Reject
+from slime_data.runner import StepCount, Unit, UnitPipeline, UnitResult, apply_steps, run_units
+from slime_data.shards import MANIFEST, ShardSet, ShardWriter, config_hash, load_manifest
+from slime_data.sources.base import SourceNotFound
+from slime_data.steps.base import GlobalStep, Step
+
+STAGE1 = ".stage1"
+
+
+@dataclass
+class ResolvedSource:
+    spec: SourceSpec
+    root: Path  # the located dataset folder
+    splits: list[str]
+
+
+@dataclass
+class BuildContext:
+    recipe: BuildRecipe
+    raw_recipe: dict[str, Any]
+    root: Path | None
+    out: Path
+    workers: int = 1
+    force: bool = False
+    command: str = "slime-data build"
+    warnings: list[str] = field(default_factory=list)
+
+
+def resolve_sources(ctx: BuildContext) -> list[ResolvedSource]:
+    """Find every source's data; a missing required source is an error naming where we looked."""
+    resolved = []
+    for spec in ctx.recipe.sources:
+        adapter = get_adapter(spec.name)
+        if spec.root is not None:
+            base = expand_path(spec.root, ctx.root)
+        elif ctx.root is not None:
+            base = ctx.root / spec.name
+        else:
+            raise ValueError(f"source {spec.name!r} has no root: give --root DIR (holding {spec.name}/) or `root:` in the recipe")
+        try:
+            if not base.exists():
+                raise SourceNotFound(f"source {spec.name!r}: {base} does not exist")
+            located = adapter.locate(base)
+        except SourceNotFound as err:
+            if spec.optional:
+                ctx.warnings.append(f"skipped optional source {spec.name}: {err}")
+                continue
+            raise
+        resolved.append(ResolvedSource(spec, located, resolve_splits(adapter, located, spec.splits)))
+    return resolved
+
+
+def plan_units(sources: list[ResolvedSource], chunk_size: int) -> Iterator[Unit]:
+    """Units over all sources in recipe order, numbered globally (stable across reruns)."""
+    index = 0
+    for source in sources:
+        adapter = get_adapter(source.spec.name)
+        items = native_items(adapter, source.root, source.splits, source.spec.limit)
+        for unit in make_units(items, chunk_size, source.spec.name):
+            yield Unit(index=index, key=unit.key, payload={"root": str(source.root), "items": unit.payload})
+            index += 1
+
+
+def _unit_items(payload: dict[str, Any]) -> list[Record | Reject]:
+    return payload["items"]
+
+
+def _record_steps(recipe: BuildRecipe, payload: dict[str, Any]) -> list[Step]:
+    return [build_step(spec, recipe, root=payload["root"]) for spec in recipe.step_specs("record")]
+
+
+def run_phase1(
+    ctx: BuildContext, out: Path, shard: tuple[int, int] | None = None, on_unit_done: Callable[[UnitResult], None] | None = None
+) -> dict[str, Any]:
+    sources = resolve_sources(ctx)
+    if not sources:
+        raise ValueError("no source could be read: nothing to build")
+    roots = {s.spec.name: str(s.root) for s in sources}
+    units: Iterable[Unit] = plan_units(sources, ctx.recipe.chunk_size)
+    if shard is not None:
+        index, count = shard
+        units = [u for u in units if u.index % count == index]
+    config = {"recipe": ctx.raw_recipe, "roots": roots, "phase": 1, "slice": list(shard) if shard else None}
+    pipeline = UnitPipeline(load=_unit_items, make_steps=partial(_record_steps, ctx.recipe))
+    extra = {"slice": {"index": shard[0], "count": shard[1]}} if shard else {}
+    return run_units(
+        units, pipeline, out, command=ctx.command, config=config, workers=ctx.workers, force=ctx.force,
+        on_unit_done=on_unit_done, manifest_extra=extra,
+    ).manifest
+
+
+def run_phase2(
+    recipe: BuildRecipe, raw_recipe: dict[str, Any], stage1: Path, out: Path, *, command: str
+) -> dict[str, Any]:
+    """Plan every global step over ``stage1``, then filter it in one pass into ``out``."""
+    source_set = ShardSet(stage1)
+    steps: list[GlobalStep] = [build_step(spec, recipe) for spec in recipe.step_specs("global")]
+    dropped: set[str] = set()
+    for step in steps:
+        dropped.update(step.plan(source_set, exclude=dropped))
+    stream, counts = apply_steps(iter(source_set), steps)
+    with ShardWriter(out, command=command, config=raw_recipe, name=recipe.name) as writer:
+        writer.add_all(Reject(**r) for r in source_set.rejects())
+        writer.add_all(stream)
+        writer.step_counts = [*source_set.manifest["steps"], *(c.to_json() for c in counts)]
+        writer.extra["stage1"] = {"rows": len(source_set), "counts": source_set.manifest["counts"]}
+    return load_manifest(out)[1]
+
+
+def join_slices(slices: list[Path], out: Path, command: str) -> dict[str, Any]:
+    """Concatenate slice shard sets (from ``--shard I/N``) into one, summing their step counts."""
+    manifests = [load_manifest(s)[1] for s in slices]
+    recipes = {config_hash(m["config"]["recipe"]) for m in manifests}
+    if len(recipes) != 1:
+        raise ValueError("the slices were built from different recipes; merge only slices of one build")
+    info = [m.get("slice") for m in manifests]
+    if any(i is None for i in info):
+        raise ValueError("merge takes slices made with --shard I/N")
+    counts = {i["count"] for i in info}
+    indices = sorted(i["index"] for i in info)
+    if len(counts) != 1 or indices != list(range(counts.pop())):
+        raise ValueError(f"incomplete or repeated slices: got indices {indices}")
+    totals: dict[str, StepCount] = {}
+    with ShardWriter(out, command=command, config=manifests[0]["config"]) as writer:
+        for path, manifest in sorted(zip(slices, manifests), key=lambda pair: pair[1]["slice"]["index"]):
+            shard_set = ShardSet(path)
+            writer.add_all(shard_set)
+            writer.add_all(Reject(**r) for r in shard_set.rejects())
+            for count in manifest["steps"]:
+                totals.setdefault(count["step"], StepCount(count["step"])).add(count)
+        writer.step_counts = [c.to_json() for c in totals.values()]
+    return load_manifest(out)[1]
+
+
+def finish(recipe: BuildRecipe, raw_recipe: dict[str, Any], stage1: Path, out: Path, command: str) -> dict[str, Any]:
+    """Phase 2 over a finished ``stage1``, then the report; ``stage1`` is removed once the output is complete."""
+    from slime_data.build.report import write_report
+
+    manifest = run_phase2(recipe, raw_recipe, stage1, out, command=command)
+    write_report(out)
+    shutil.rmtree(stage1, ignore_errors=True)
+    return manifest

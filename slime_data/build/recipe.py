@@ -1,0 +1,139 @@
+"""The build recipe (``pipelines/sophisticated.yaml``): sources with caps and roots, then steps.
+
+Validated at load: an unknown key anywhere is an error naming the key, an unknown step names
+the known ones, a step's parameters are checked by the step itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from slime_data.paths import PACKAGE_DIR
+from slime_data.steps import STEP_REGISTRY
+from slime_data.steps.base import Step
+
+
+class SourceSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(description="adapter name (see `slime-data sources`)")
+    root: str | None = Field(None, description="dataset folder; default <--root>/<name>; relative to --root if given, else to the working directory; {package} = the slime_data package folder")
+    splits: list[str] | None = Field(None, description="default: the split SliME trained on; ['all'] = every split")
+    cap: int | None = Field(None, ge=0, description="keep at most this many rows (the `cap` step)")
+    optional: bool = Field(False, description="skip with a warning when the data is not there")
+    limit: int | None = Field(None, ge=1, description="read at most N native items (for trials)")
+
+
+class SynthSpec(BaseModel):
+    """Generate the synthetic source (and caption set) before the build, if not done yet."""
+
+    model_config = ConfigDict(extra="forbid")
+    out: str = Field(description="where the generator writes; relative to the working directory")
+    n: int = Field(120, ge=1)
+    captions: int = Field(200, ge=0)
+    seed: int = 0
+
+
+class CompanionSpec(BaseModel):
+    """Another source ingested into its own shard set by the same build (e.g. demo captions)."""
+
+    model_config = ConfigDict(extra="forbid")
+    source: str
+    root: str
+    out: str
+
+
+class StepSpec(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    step: str
+    enabled: bool = True
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class BuildRecipe(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    seed: int = 0
+    chunk_size: int = Field(512, ge=1, description="native items per unit of work (the resume granularity)")
+    max_pixels: int = Field(8192 * 8192, ge=1, description="decompression-bomb limit (pixels)")
+    synth: SynthSpec | None = None
+    companions: list[CompanionSpec] = Field(default_factory=list)
+    sources: list[SourceSpec]
+    steps: list[StepSpec]
+
+    @model_validator(mode="after")
+    def _check(self) -> "BuildRecipe":
+        names = [s.name for s in self.sources]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"sources listed twice: {', '.join(duplicated)}")
+        for spec in self.steps:
+            if spec.step not in STEP_REGISTRY:
+                raise ValueError(f"unknown step {spec.step!r}; known steps: {', '.join(sorted(STEP_REGISTRY))}")
+        scopes = [STEP_REGISTRY[s.step].scope for s in self.steps if s.enabled]
+        if "global" in scopes and "record" in scopes[scopes.index("global"):]:
+            raise ValueError("record steps must come before global steps (dedup, decontaminate, cap, group)")
+        return self
+
+    @property
+    def caps(self) -> dict[str, int]:
+        return {s.name: s.cap for s in self.sources if s.cap is not None}
+
+    def step_specs(self, scope: str) -> list[StepSpec]:
+        return [s for s in self.steps if s.enabled and STEP_REGISTRY[s.step].scope == scope]
+
+
+def expand_path(path: str, base: Path | None = None) -> Path:
+    """A recipe path: ``{package}`` expands to the installed ``slime_data`` folder (bundled corpus);
+    relative paths are taken from ``base`` (``--root``) or the working directory."""
+    expanded = Path(path.replace("{package}", str(PACKAGE_DIR))).expanduser()
+    return expanded if expanded.is_absolute() else (base or Path.cwd()) / expanded
+
+
+def recipe_defaults(step: str, recipe: BuildRecipe, root: str | None) -> dict[str, Any]:
+    """Parameters a step takes from the recipe rather than its own entry."""
+    if step == "cap":
+        return {"caps": recipe.caps, "seed": recipe.seed}
+    if step == "load_image":
+        return {"root": root, "max_pixels": recipe.max_pixels}
+    return {}
+
+
+def build_step(spec: StepSpec, recipe: BuildRecipe, root: str | None = None) -> Step:
+    """Instantiate a step from its recipe entry (``root``: the dataset folder of the unit being processed)."""
+    cls = STEP_REGISTRY[spec.step]
+    params = {**recipe_defaults(spec.step, recipe, root), **spec.params}
+    try:
+        return cls(**params)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ValueError(f"step {spec.step!r}: {first['msg'].lower()}: {where!r}") from None
+    except TypeError as err:
+        raise ValueError(f"step {spec.step!r}: {err}") from None
+
+
+def load_recipe(path: str | Path) -> tuple[BuildRecipe, dict[str, Any]]:
+    """Parse and validate; returns the model and the raw dict (stored in the manifest)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"recipe {path} not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path} is not valid YAML: {err}") from None
+    try:
+        return BuildRecipe(**raw), raw
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        message = first["msg"]
+        if first["type"] == "extra_forbidden":
+            message = f"unknown key {first['loc'][-1]!r}"
+        raise ValueError(f"{path}: {where}: {message}") from None
