@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from slime_data.cli.common import UserError, console, progress, user_errors
+from slime_data.cli.common import DEFAULT_WORKERS, UserError, console, progress, user_errors
 from slime_data.cli.ingest import print_summary
 from slime_data.paths import PIPELINES_DIR
 
@@ -40,7 +40,7 @@ def build(
     config: Annotated[Optional[Path], typer.Option("--config", help="Recipe YAML (default: pipelines/NAME.yaml; with no --root either, the bundled demo).")] = None,
     root: Annotated[Optional[Path], typer.Option("--root", help="Folder holding every source's release under its own name.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Output shard set (default data/NAME).")] = None,
-    workers: Annotated[int, typer.Option("--workers", min=1, help="Processes for the per-record steps.")] = 1,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Processes for the per-record steps. The output is the same for any number.")] = DEFAULT_WORKERS,
     force: Annotated[bool, typer.Option("--force", help="Rebuild from scratch, ignoring finished units.")] = False,
     shard: Annotated[Optional[str], typer.Option("--shard", help="Run slice I of N (0-based), e.g. 3/16; join with `slime-data merge`.")] = None,
 ) -> None:

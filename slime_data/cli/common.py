@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -11,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 console = Console(stderr=True)
+DEFAULT_WORKERS = min(4, os.cpu_count() or 1)  # process-parallel commands; output never depends on it
 F = TypeVar("F", bound=Callable[..., Any])
 
 

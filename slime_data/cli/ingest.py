@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from slime_data.cli.common import console, progress, user_errors
+from slime_data.cli.common import DEFAULT_WORKERS, console, progress, user_errors
 from slime_data.runner import UnitResult
 
 
@@ -39,7 +39,7 @@ def ingest(
     out: Annotated[Path, typer.Option("--out", help="Output shard-set folder.")],
     split: Annotated[Optional[list[str]], typer.Option("--split", help="Split to read (repeatable); 'all' = every split present. Default: the split SliME trained on.")] = None,
     limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Read at most N native items (for trials).")] = None,
-    workers: Annotated[int, typer.Option("--workers", min=1, help="Processes for decoding and hashing images.")] = 1,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Processes for decoding and hashing images. The output is the same for any number.")] = DEFAULT_WORKERS,
     force: Annotated[bool, typer.Option("--force", help="Discard unfinished work in --out and start over.")] = False,
     chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Native items per unit of work (the resume granularity).")] = 512,
 ) -> None:
