@@ -92,8 +92,20 @@ def _unit_items(payload: dict[str, Any]) -> list[Record | Reject]:
     return payload["items"]
 
 
+# Steps live for the whole process, so a step's state (the teacher's client, cache and budget)
+# spans every unit it processes; only load_image depends on the unit (its dataset root).
+_PROCESS_STEPS: dict[tuple[str, int, str | None], Step] = {}
+
+
 def _record_steps(recipe: BuildRecipe, payload: dict[str, Any]) -> list[Step]:
-    return [build_step(spec, recipe, root=payload["root"]) for spec in recipe.step_specs("record")]
+    steps = []
+    recipe_key = config_hash(recipe.model_dump(mode="json"))
+    for position, spec in enumerate(recipe.step_specs("record")):
+        key = (recipe_key, position, payload["root"] if spec.step == "load_image" else None)
+        if key not in _PROCESS_STEPS:
+            _PROCESS_STEPS[key] = build_step(spec, recipe, root=payload["root"])
+        steps.append(_PROCESS_STEPS[key])
+    return steps
 
 
 def run_phase1(
