@@ -34,13 +34,9 @@ def synth(
     captions: Annotated[int, typer.Option("--captions", min=0, help="Images in the LLaVA-558K-format caption set.")] = 64,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Processes rendering images (output does not depend on it).")] = min(4, os.cpu_count() or 1),
 ) -> None:
-    """Generate high-resolution charts, tables, document pages and geometry sheets with exact
-    questions, answers and step-by-step rationales, plus a small caption set.
+    """Generate high-resolution charts, tables, document pages and geometry sheets with exact questions, answers and step-by-step rationales, plus a small caption set.
 
-    Writes DIR/synth.jsonl (one question per line), DIR/figures.jsonl (the data behind each
-    image), DIR/images/<kind>/*.png and DIR/LLaVA-Pretrain/ (blip_laion_cc_sbu_558k.json and
-    images/, the LLaVA-558K release layout). Read it with `slime-data ingest synth --root DIR`
-    and `slime-data ingest llava_pretrain --root DIR`.
+    Writes DIR/synth.jsonl (one question per line), DIR/figures.jsonl (the data behind each image), DIR/images/<kind>/*.png and DIR/LLaVA-Pretrain/ (a caption set in the LLaVA-558K release layout). Read them with `slime-data ingest synth --root DIR` and `slime-data ingest llava_pretrain --root DIR`.
 
     Example: slime-data synth --out data/raw/synth --n 200 --seed 0 --workers 2
     """

@@ -15,6 +15,7 @@ from slime_data.sources import (  # noqa: F401  (imported to register the adapte
     mathvision,
     scienceqa,
     sharegpt4v,
+    synth,
     tabmwp,
     tqa,
 )
