@@ -1,0 +1,33 @@
+"""`slime-model`: the model half of slime. Each command group lives in its own module with ``register(app)``."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+app = typer.Typer(
+    name="slime-model",
+    help="The SliME model: convert released checkpoints (train and generate come with the trainer).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def main() -> None:
+    """The SliME model: convert released checkpoints (train and generate come with the trainer).
+
+    Example: slime-model convert --from-official ~/ckpt/SliME-vicuna-7B --out models/slime-vicuna-7b
+    """
+
+
+# Modules each defining register(app).
+COMMAND_MODULES = ("slime_model.cli.convert", "slime_model.training.cli", "slime_model.generate")
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(_name).register(app)
+
+if __name__ == "__main__":
+    app()
