@@ -1,0 +1,86 @@
+"""Process group set-up for one process, `torchrun`, the `deepspeed` launcher and multi-node hostfiles.
+
+The launchers export RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT; a plain
+`slime-model train` gets single-process defaults, so the same entry point runs everywhere. NCCL on
+GPUs, gloo on CPU.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import warnings
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int
+    world_size: int
+    local_rank: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _skip_cpu_shm_kernel() -> None:
+    """Keep DeepSpeed from JIT-compiling its shared-memory all-reduce kernel on CPU.
+
+    The kernel only speeds up `inference_all_reduce` (tensor-parallel inference); training never
+    calls it, yet building it costs ~90 s of ninja/g++ on first use and probing every other op
+    runs more compilers. Marking it incompatible before the backend starts makes DeepSpeed use
+    gloo alone, which is what a CPU run needs.
+    """
+    import deepspeed.ops
+
+    probed = deepspeed.ops.__dict__.get("__compatible_ops__") or {}
+    deepspeed.ops.__compatible_ops__ = {**probed, "deepspeed_shm_comm": False}
+
+
+def init_distributed() -> DistInfo:
+    """Start (once) the default process group with launcher settings or single-process defaults."""
+    import deepspeed
+    import deepspeed.comm as dist
+
+    if "RANK" not in os.environ:  # not launched by torchrun / deepspeed: a world of one
+        os.environ.update(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0")
+        os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+        os.environ.setdefault("MASTER_PORT", str(_free_port()))
+    # DeepSpeed's ZeRO calls torch collectives torch now calls deprecated; nothing a user can act on.
+    warnings.filterwarnings("ignore", message=r"`torch\.distributed\.\w+` is deprecated", category=FutureWarning)
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local_rank)
+        device, backend = torch.device("cuda", local_rank), "nccl"
+    else:
+        _skip_cpu_shm_kernel()
+        device, backend = torch.device("cpu"), "gloo"
+    if not dist.is_initialized():
+        deepspeed.init_distributed(dist_backend=backend)
+    return DistInfo(rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=local_rank, device=device)
+
+
+def barrier() -> None:
+    import deepspeed.comm as dist
+
+    dist.barrier()
+
+
+def all_reduce(values: torch.Tensor, op: str = "sum") -> torch.Tensor:
+    """Reduce a small float64 tensor over ranks (on the device the backend wants)."""
+    import deepspeed.comm as dist
+
+    device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
+    tensor = values.detach().to(device=device, dtype=torch.float64)
+    dist.all_reduce(tensor, op={"sum": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX, "min": dist.ReduceOp.MIN}[op])
+    return tensor.cpu()

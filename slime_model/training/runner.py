@@ -1,0 +1,112 @@
+"""Run a training recipe over a mix: stage after stage, each a fresh DeepSpeed engine (stage.py).
+
+    OUT/train.json       the recipe and the mix this folder trains (a rerun must match them)
+    OUT/init/            the Hugging Face checkpoint the first stage starts from
+    OUT/stage-NAME/      per stage: metrics.jsonl, loss.png, the HF checkpoint, COMPLETE.json
+
+A stage loads the previous stage's checkpoint, sets the branch, global expert, selector top-p and
+trainable groups, streams its mix stage and saves a checkpoint when done. Finished stages are
+skipped on a rerun; `resume=True` continues an interrupted stage from its last resumable checkpoint
+with the same batches, noise and losses as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from slime_data.mix.manifest import load_mix_manifest
+from slime_model.training import checkpoint as ckpt
+from slime_model.training.distributed import DistInfo, barrier, init_distributed
+from slime_model.training.model_init import build_initial, save_checkpoint_dir
+from slime_model.training.recipe import TrainRecipe, plan_stages
+from slime_model.training.stage import Callbacks, StageResult, StageRunner, TrainingAborted
+
+__all__ = ["SilentCallbacks", "StageResult", "TrainingAborted", "train"]
+
+RUN_RECORD = "train.json"
+INIT_DIR = "init"
+
+
+class SilentCallbacks:
+    def stage_started(self, name: str, total_steps: int, done_steps: int) -> None:
+        pass
+
+    def step_done(self, record: dict[str, Any]) -> None:
+        pass
+
+    def stage_finished(self, result: StageResult) -> None:
+        pass
+
+    def run_finished(self, results: list[StageResult]) -> None:
+        pass
+
+
+def train(
+    data: Path,
+    recipe: TrainRecipe,
+    out: Path,
+    *,
+    resume: bool = False,
+    report_to: str = "none",
+    callbacks: Callbacks | None = None,
+) -> list[StageResult]:
+    """Train every stage of `recipe` on the mix `data` (manifests/mix.json) into `out`."""
+    callbacks = callbacks or SilentCallbacks()
+    dist = init_distributed()
+    mix = load_mix_manifest(data)
+    stages = plan_stages(recipe)
+    missing = sorted({s.spec.data for s in stages} - set(mix.stages))
+    if missing:
+        raise ValueError(f"the recipe reads mix stage(s) {missing} but {data} has only {mix.stages}")
+    _check_run_record(out, recipe, mix.data["fingerprint"], data, dist)
+    previous = _initial_checkpoint(recipe, out, dist)
+    results = []
+    for index, planned in enumerate(stages):
+        stage_dir = out / f"stage-{planned.name}"
+        done = ckpt.read_complete(stage_dir)
+        if done is not None:
+            results.append(StageResult(**{**done, "status": "done before"}))
+            if dist.is_main:
+                callbacks.stage_finished(results[-1])
+        else:
+            interrupted = ckpt.latest_resume_checkpoint(stage_dir) is not None
+            if interrupted and not resume:
+                raise ValueError(f"stage {planned.name} was interrupted and has a checkpoint in {stage_dir}: pass --resume to continue it, or delete the folder to restart it")
+            runner = StageRunner(recipe, planned, index, mix.stage_dir(planned.spec.data), previous, stage_dir, dist, report_to, callbacks)
+            results.append(runner.run(resume=interrupted))
+        previous = stage_dir
+    if dist.is_main:
+        callbacks.run_finished(results)
+    return results
+
+
+def _check_run_record(out: Path, recipe: TrainRecipe, fingerprint: str, data: Path, dist: DistInfo) -> None:
+    record = {"recipe_sha256": recipe.sha256(), "mix_fingerprint": fingerprint}
+    existing = ckpt.read_json(out / RUN_RECORD)
+    if existing is not None:
+        for key, value in record.items():
+            if existing.get(key) != value:
+                what = "recipe" if key == "recipe_sha256" else "mix"
+                raise ValueError(f"{out} holds a run of another {what} ({out / RUN_RECORD}); choose a new --out or delete it")
+    elif dist.is_main:
+        ckpt.write_json(out / RUN_RECORD, {**record, "data": str(data.resolve()), "recipe": recipe.model_dump(mode="json")})
+    barrier()
+
+
+def _initial_checkpoint(recipe: TrainRecipe, out: Path, dist: DistInfo) -> Path:
+    """The recipe's checkpoint, or OUT/init built once by rank 0 (written aside, then renamed into place)."""
+    if recipe.model.checkpoint is not None:
+        return Path(recipe.model.checkpoint)
+    init = out / INIT_DIR
+    if dist.is_main and ckpt.read_complete(init) is None:
+        partial = out / f".{INIT_DIR}.tmp"
+        shutil.rmtree(partial, ignore_errors=True)
+        model, processor = build_initial(recipe.model, recipe.seed)
+        save_checkpoint_dir(model, processor, partial)
+        ckpt.write_complete(partial, {"source": recipe.model.model_dump(mode="json")})
+        shutil.rmtree(init, ignore_errors=True)
+        partial.rename(init)
+    barrier()
+    return init

@@ -1,0 +1,340 @@
+"""One stage: a fresh DeepSpeed engine over the stage's trainable groups, fed by its mix stage.
+
+The loop per micro-batch: forward (loss over answer tokens, normalised by their count), backward,
+`engine.step()` (DeepSpeed accumulates, clips and steps at the boundary). At each optimizer step
+the statistics of all micro-batches and ranks are reduced once, written as a metrics line, and
+every `checkpoint_every` steps the resumable state is saved. A step whose gradients are not finite
+is discarded by ZeRO itself (its overflow check, on every rank alike); the trainer counts those and
+stops past `max_bad_steps`.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+import xxhash
+
+from slime_data.shards import ShardSet
+from slime_model.configuration import SliMEConfig
+from slime_model.processing import SliMEProcessor
+from slime_model.slicing import choose_grid
+from slime_model.training import checkpoint as ckpt
+from slime_model.training.collate import Collator, MicroBatch
+from slime_model.training.data import RankSlice, StageStream, estimated_lengths, make_loader
+from slime_model.training.distributed import DistInfo, all_reduce, barrier
+from slime_model.training.ds_config import batch_layout, deepspeed_config, is_zero3
+from slime_model.training.model_init import load_stage_model, save_checkpoint_dir
+from slime_model.training.recipe import PlannedStage, TrainRecipe
+from slime_model.training.telemetry import METRICS, PLOT, StageTelemetry, peak_flops, plot_metrics, train_flops
+
+
+class TrainingAborted(RuntimeError):
+    """Training cannot go on (e.g. too many non-finite steps); the message says why and what to do."""
+
+
+@dataclass
+class StageResult:
+    name: str
+    status: str  # "trained", "resumed" or "done before" (skipped)
+    steps: int
+    samples: int = 0
+    tokens: int = 0
+    first_loss: float | None = None
+    final_loss: float | None = None
+    seconds: float = 0.0
+    skipped_steps: int = 0
+    dropped_rows: dict[str, int] = field(default_factory=dict)  # by reason, all ranks
+    dummy_batches: int = 0
+    checkpoint: str = ""
+    plot: str = ""
+
+
+class Callbacks(Protocol):
+    """Progress hooks, called on rank 0 only."""
+
+    def stage_started(self, name: str, total_steps: int, done_steps: int) -> None: ...
+    def step_done(self, record: dict[str, Any]) -> None: ...
+    def stage_finished(self, result: StageResult) -> None: ...
+    def run_finished(self, results: list[StageResult]) -> None: ...
+
+
+# ---- one optimizer step's statistics, summed over micro-batches, then over ranks ------------------
+STAT_FIELDS = ("loss_sum", "finite", "micro", "samples", "tokens", "visual_tokens", "kept_sum", "kept_images", "dummy", "dropped", "vision_tokens")
+
+
+@dataclass
+class StepStats:
+    values: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAT_FIELDS, 0.0))
+    ids: list[str] = field(default_factory=list)
+    dropped: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, batch: MicroBatch, out, loss: float, vision_tokens: int) -> None:
+        v = self.values
+        real = slice(0, -1) if batch.dummy_image else slice(None)  # the dummy is the last sample and image
+        finite = math.isfinite(loss)
+        v["loss_sum"] += loss if finite else 0.0
+        v["finite"] += finite
+        v["micro"] += 1
+        v["samples"] += len(batch.ids)
+        v["tokens"] += float(out.attention_mask[real].sum())  # merged sequence: text + visual tokens
+        v["visual_tokens"] += float(out.image_token_counts[real].sum())
+        if out.local_keep_ratio is not None:
+            v["kept_sum"] += float(out.local_keep_ratio[real].sum())
+            v["kept_images"] += len(out.local_keep_ratio[real])
+        v["dummy"] += batch.dummy_image
+        v["dropped"] += len(batch.dropped)
+        v["vision_tokens"] += vision_tokens
+        self.ids += batch.ids
+        self.dropped += batch.dropped
+
+    def reduced(self) -> dict[str, float]:
+        """Collective: the sums over all ranks."""
+        totals = all_reduce(torch.tensor([self.values[k] for k in STAT_FIELDS]))
+        return dict(zip(STAT_FIELDS, totals.tolist(), strict=True))
+
+    def mean_loss(self, totals: dict[str, float]) -> float | None:
+        """Mean micro-batch loss over the step, None when any micro-batch was not finite."""
+        return totals["loss_sum"] / totals["micro"] if totals["finite"] == totals["micro"] else None
+
+
+@dataclass
+class StageCounters:
+    """Running totals of a stage; saved with each resumable checkpoint."""
+
+    samples: int = 0
+    tokens: int = 0
+    skipped_steps: int = 0
+    dummy_batches: int = 0
+    seconds: float = 0.0
+    first_loss: float | None = None
+    final_loss: float | None = None
+    dropped: dict[str, int] = field(default_factory=dict)  # this rank's, by reason
+
+    def add(self, totals: dict[str, float], stats: StepStats, seconds: float, applied: bool, loss: float | None) -> None:
+        self.samples += int(totals["samples"])
+        self.tokens += int(totals["tokens"])
+        self.dummy_batches += int(totals["dummy"])
+        self.skipped_steps += not applied
+        self.seconds += seconds
+        for _, reason in stats.dropped:
+            self.dropped[reason] = self.dropped.get(reason, 0) + 1
+        if loss is not None:
+            self.first_loss = loss if self.first_loss is None else self.first_loss
+            self.final_loss = loss
+
+
+# ---- the stage ------------------------------------------------------------------------------------
+class StageRunner:
+    def __init__(self, recipe: TrainRecipe, planned: PlannedStage, index: int, data_dir: Path, previous: Path,
+                 stage_dir: Path, dist: DistInfo, report_to: str, callbacks: Callbacks) -> None:
+        self.recipe, self.planned, self.spec, self.index = recipe, planned, planned.spec, index
+        self.data_dir, self.previous, self.stage_dir = data_dir, previous, stage_dir
+        self.dist, self.report_to, self.callbacks = dist, report_to, callbacks
+        self.layout = batch_layout(planned.name, self.spec.global_batch, self.spec.micro_batch, dist.world_size)
+        shards = ShardSet(data_dir)
+        self.rank_slice = RankSlice(tuple(s["rows"] for s in shards.manifest["shards"]), self.layout.micro_batch, dist.world_size, dist.rank)
+        self.total_steps = self._total_steps()
+        self.processor = self._processor()
+
+    # ---- set-up -----------------------------------------------------------------------------------
+    def _total_steps(self) -> int:
+        """Optimizer steps of the stage: max_steps, cut to `epochs` of data when both are given."""
+        per_epoch, accumulation = self.rank_slice.micro_batches_per_epoch, self.layout.accumulation
+        by_epochs = self.spec.epochs * per_epoch // accumulation if self.spec.epochs is not None else None
+        steps = min(s for s in (self.spec.max_steps, by_epochs) if s is not None)
+        if steps == 0:
+            raise ValueError(f"stage {self.planned.name}: one epoch of {self.data_dir} gives {per_epoch} micro-batches per rank, fewer than the {accumulation} of one optimizer step")
+        return steps
+
+    def _processor(self) -> SliMEProcessor:
+        saved = SliMEProcessor.from_pretrained(self.previous)
+        return SliMEProcessor(saved.tokenizer, saved.settings.model_copy(update={"chat_template": self.spec.chat_template}))
+
+    def _engine(self):
+        """The previous stage's model set up for this stage, inside a fresh DeepSpeed engine."""
+        import deepspeed
+
+        spec = self.spec
+        hidden = SliMEConfig.from_pretrained(self.previous).text_config.hidden_size
+        ds_config = deepspeed_config(self.recipe.resolve(spec.deepspeed), spec, self.layout, hidden)
+        torch.manual_seed(self.recipe.seed + self.index)
+        model = load_stage_model(self.previous, spec.precision, ds_config if is_zero3(ds_config) else None)
+        model.set_branch(spec.branch)
+        model.set_global_expert(spec.global_expert)
+        model.set_selector_top_p(train=spec.top_p)
+        model.set_trainable(spec.trainable)
+        if spec.gradient_checkpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        engine, *_ = deepspeed.initialize(model=model, model_parameters=self._parameter_groups(model), config=ds_config, lr_scheduler=self._schedule())
+        return engine, is_zero3(ds_config)
+
+    def _parameter_groups(self, model) -> list[dict[str, Any]]:
+        """Weight decay on matrices only (not on biases, norms, queries), as Hugging Face's Trainer does.
+        Under ZeRO-3 a parameter's real shape is in `ds_shape` (its data is a flat partition)."""
+        groups = model.parameter_groups()
+        params = [p for name in self.spec.trainable for _, p in groups[name]]
+        decay = [p for p in params if len(getattr(p, "ds_shape", p.shape)) >= 2]
+        plain = [p for p in params if len(getattr(p, "ds_shape", p.shape)) < 2]
+        wanted = [{"params": decay, "weight_decay": self.spec.optimizer.weight_decay}, {"params": plain, "weight_decay": 0.0}]
+        return [group for group in wanted if group["params"]]
+
+    def _schedule(self):
+        from transformers import get_constant_schedule_with_warmup, get_cosine_schedule_with_warmup
+
+        opt, total = self.spec.optimizer, self.total_steps
+        warmup = math.ceil(opt.warmup_ratio * total)
+        if opt.schedule == "cosine":
+            return lambda optimizer: get_cosine_schedule_with_warmup(optimizer, warmup, total)
+        return lambda optimizer: get_constant_schedule_with_warmup(optimizer, warmup)
+
+    def _stream(self, position: int) -> StageStream:
+        """This rank's micro-batches from `position` (the stage-wide micro-batch counter) to the stage's end."""
+        image = self.processor.settings.image
+
+        def visual_tokens(width: int, height: int) -> int:  # the worst case, as the processor budgets it
+            grid = choose_grid(image.slicing_strategy, width, height, image.crop_size, uhd_max_scale=image.uhd_max_scale,
+                               grid_max_side=image.grid_max_side, pinpoints=image.pinpoints)
+            return self.processor.visual_budget(grid)
+
+        return StageStream(
+            self.data_dir, self.rank_slice, self.recipe.data, (self.recipe.seed, self.planned.round),
+            start=position, stop=self.total_steps * self.layout.accumulation, collate=Collator(self.processor, self.spec.max_length),
+            lengths=estimated_lengths(visual_tokens) if self.recipe.data.group_by_length else None,
+        )
+
+    # ---- the loop ---------------------------------------------------------------------------------
+    def run(self, resume: bool) -> StageResult:
+        self.stage_dir.mkdir(parents=True, exist_ok=True)
+        engine, zero3 = self._engine()
+        step, position, counters = 0, 0, StageCounters()
+        latest = ckpt.latest_resume_checkpoint(self.stage_dir) if resume else None
+        if latest is not None:
+            state = ckpt.load_resume_checkpoint(engine, self.stage_dir, latest["tag"], self.dist.rank, self.dist.world_size)
+            step, position, counters = state["step"], state["micro_batches"], StageCounters(**state["counters"])
+        telemetry = StageTelemetry(self.stage_dir, self.dist.rank, step, self.report_to, self.planned.name, self.recipe.model_dump(mode="json"))
+        if self.dist.is_main:
+            self.callbacks.stage_started(self.planned.name, self.total_steps, step)
+
+        patches = engine.module.config.num_global_tokens + 1  # CLIP tokens per crop, CLS included
+        stats, clock = StepStats(), time.perf_counter()
+        engine.train()
+        for batch in make_loader(self._stream(position), self.recipe.data.num_workers):
+            inputs = batch.to(self.dist.device)
+            lr = engine.get_lr()[0]
+            out = engine(**inputs, num_items_in_batch=max(batch.label_tokens, 1), use_cache=False)
+            engine.backward(out.loss)
+            boundary = engine.is_gradient_accumulation_boundary()
+            engine.step()
+            stats.add(batch, out, float(out.loss.detach()), patches * self._crops_encoded(inputs))
+            if not boundary:
+                continue
+            step += 1
+            totals, seconds, applied = stats.reduced(), time.perf_counter() - clock, engine.was_step_applied()
+            counters.add(totals, stats, seconds, applied, stats.mean_loss(totals))
+            record = self._record(engine, step, totals, stats, lr, seconds, applied)
+            telemetry.step(record, stats.dropped)
+            if self.dist.is_main:
+                self.callbacks.step_done(record)
+            if counters.skipped_steps > self.recipe.max_bad_steps:
+                raise TrainingAborted(
+                    f"stage {self.planned.name}: {counters.skipped_steps} optimizer steps had non-finite gradients and were skipped "
+                    f"(max_bad_steps is {self.recipe.max_bad_steps}); lower the learning rate or check the data, then rerun with --resume"
+                )
+            if step % self.recipe.checkpoint_every == 0 and step < self.total_steps:
+                self._save_resumable(engine, step, counters)
+            stats, clock = StepStats(), time.perf_counter()
+
+        telemetry.close()
+        result = self._finish(engine, zero3, step, counters, resumed=latest is not None)
+        engine.destroy()
+        del engine
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        return result
+
+    def _record(self, engine, step: int, totals: dict[str, float], stats: StepStats, lr: float, seconds: float, applied: bool) -> dict[str, Any]:
+        grad_norm = engine.get_global_grad_norm() if applied else None
+        return {
+            "step": step,
+            "epoch": (step * self.layout.accumulation - 1) // self.rank_slice.micro_batches_per_epoch,
+            "loss": stats.mean_loss(totals),
+            "lr": lr,
+            "grad_norm": float(grad_norm) if grad_norm is not None and math.isfinite(float(grad_norm)) else None,
+            "samples": int(totals["samples"]),
+            "tokens": int(totals["tokens"]),
+            "samples_per_s": totals["samples"] / seconds,
+            "tokens_per_s": totals["tokens"] / seconds,
+            "visual_tokens_per_sample": totals["visual_tokens"] / max(totals["samples"], 1),
+            "local_kept": totals["kept_sum"] / totals["kept_images"] if totals["kept_images"] else None,
+            "mfu": self._mfu(engine, totals, seconds),
+            "skipped": not applied,
+            "dropped_rows": int(totals["dropped"]),
+            "dummy_batches": int(totals["dummy"]),
+            "batch": xxhash.xxh3_64_hexdigest("\n".join(stats.ids).encode()),  # rank 0's rows
+        }
+
+    def _save_resumable(self, engine, step: int, counters: StageCounters) -> None:
+        state = {"step": step, "micro_batches": step * self.layout.accumulation, "world_size": self.dist.world_size, "counters": asdict(counters)}
+        ckpt.save_resume_checkpoint(engine, self.stage_dir, step, state, self.dist.rank)
+        barrier()
+        if self.dist.is_main:
+            ckpt.commit_resume_checkpoint(self.stage_dir, step, self.recipe.keep_checkpoints)
+
+    def _finish(self, engine, zero3: bool, step: int, counters: StageCounters, resumed: bool) -> StageResult:
+        """Collective: the Hugging Face checkpoint, plot and completion marker (written by rank 0)."""
+        state_dict = ckpt.full_state_dict(engine, zero3)
+        result = StageResult(
+            name=self.planned.name, status="resumed" if resumed else "trained", steps=step, samples=counters.samples,
+            tokens=counters.tokens, first_loss=counters.first_loss, final_loss=counters.final_loss, seconds=counters.seconds,
+            skipped_steps=counters.skipped_steps, dropped_rows=_sum_over_ranks(counters.dropped), dummy_batches=counters.dummy_batches,
+            checkpoint=str(self.stage_dir), plot=str(self.stage_dir / PLOT),
+        )
+        if self.dist.is_main:
+            save_checkpoint_dir(engine.module, self.processor, self.stage_dir, state_dict)
+            plot_metrics(self.stage_dir / METRICS, self.stage_dir / PLOT, f"stage {self.planned.name}")
+            ckpt.write_complete(self.stage_dir, asdict(result))
+            ckpt.remove_resume_checkpoints(self.stage_dir)
+            self.callbacks.stage_finished(result)
+        barrier()
+        return result
+
+    def _crops_encoded(self, inputs: dict[str, torch.Tensor]) -> int:
+        """Crops the vision tower ran on: global views, local crops or both, as the branch says."""
+        images, crops = len(inputs["image_grids"]), len(inputs["pixel_values"])
+        return {"global": images, "local": crops - images, "both": crops}[self.spec.branch]
+
+    def _mfu(self, engine, totals: dict[str, float], seconds: float) -> float | None:
+        peak = peak_flops(self.dist.device)
+        if peak is None:
+            return None
+        module = engine.module
+        flops = train_flops(
+            _count(module.model.language_model) + _count(module.lm_head), _count(module.model.vision_tower),
+            int(totals["tokens"]), int(totals["vision_tokens"]), "llm" in self.spec.trainable, "vision" in self.spec.trainable,
+        )
+        return flops / seconds / (peak * self.dist.world_size)
+
+
+def _count(module: torch.nn.Module) -> int:
+    """Parameters of a module, also when ZeRO-3 has partitioned them (`ds_numel`)."""
+    return sum(getattr(p, "ds_numel", p.numel()) for p in module.parameters())
+
+
+def _sum_over_ranks(counts: dict[str, int]) -> dict[str, int]:
+    """Collective: per-reason counts added up over all ranks."""
+    import deepspeed.comm as dist
+
+    gathered: list[dict[str, int] | None] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, counts)
+    total: dict[str, int] = {}
+    for part in gathered:
+        for reason, n in part.items():
+            total[reason] = total.get(reason, 0) + n
+    return dict(sorted(total.items()))
