@@ -43,7 +43,7 @@ def mix(
     if seed is not None:
         recipe = recipe.model_copy(update={"seed": seed})
     console.print(f"[bold]mix {recipe.name}[/]: {rows:,} rows, seed {recipe.seed}, recipe {config}")
-    with progress() as bar:
+    with progress(transient=True) as bar:
         planning = bar.add_task("dedup, decontaminate, plan", total=None)
         writing = None
 
@@ -69,12 +69,12 @@ def print_composition(manifest) -> None:
     from slime_data.mix.report import composition
 
     table = Table(title=f"mix {manifest.data['recipe']['name']}: {manifest.data['target']:,} rows")
-    for column in ("stage", "source", "rule", "rows in", "dropped", "available", "rows out", "repeats", "% of stage", "% of mix"):
+    for column in ("stage", "source", "rule", "in", "dropped", "available", "out", "repeats", "% stage", "% mix"):
         table.add_column(column, justify="left" if column in ("stage", "source", "rule") else "right")
     for row in composition(manifest):
         table.add_row(
             row.stage, row.source, row.rule, f"{row.rows_in:,}", f"{row.dropped:,}", f"{row.available:,}", f"{row.rows_out:,}",
-            f"x{row.repeats:.3f}", f"{100 * row.share_of_stage:.1f}", f"{100 * row.share_of_mix:.1f}",
+            f"x{row.repeats:.2f}", f"{100 * row.share_of_stage:.1f}", f"{100 * row.share_of_mix:.1f}",
         )
     console.print(table)
     by_step = manifest.data["hygiene"]["by_step"]

@@ -8,7 +8,7 @@ import typer
 
 app = typer.Typer(
     name="slime-model",
-    help="The SliME model: convert released checkpoints (train and generate come with the trainer).",
+    help="The SliME model: train it stage by stage, answer with it, convert released checkpoints.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -17,9 +17,12 @@ app = typer.Typer(
 
 @app.callback()
 def main() -> None:
-    """The SliME model: convert released checkpoints (train and generate come with the trainer).
+    """The SliME model: train it stage by stage, answer with it, convert released checkpoints.
 
-    Example: slime-model convert --from-official ~/ckpt/SliME-vicuna-7B --out models/slime-vicuna-7b
+    Examples:
+      slime-model train --data manifests/mix.json
+      slime-model generate --model runs/tiny/stage-3 --image chart.png --prompt "What is the largest value?"
+      slime-model convert --from-official ~/ckpt/SliME-vicuna-7B --out models/slime-vicuna-7b
     """
 
 
