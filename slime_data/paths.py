@@ -8,3 +8,10 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
 PIPELINES_DIR = REPO_ROOT / "pipelines"
 MANIFESTS_DIR = REPO_ROOT / "manifests"
+
+
+def expand_path(path: str, base: Path | None = None) -> Path:
+    """A path from a recipe: ``{package}`` expands to the installed ``slime_data`` folder (the
+    bundled corpus); a relative path is taken from ``base`` (``--root``) or the working directory."""
+    expanded = Path(path.replace("{package}", str(PACKAGE_DIR))).expanduser()
+    return expanded if expanded.is_absolute() else (base or Path.cwd()) / expanded

@@ -23,7 +23,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from slime_data.build.recipe import BuildRecipe, SourceSpec, build_step, expand_path
+from slime_data.build.recipe import BuildRecipe, SourceSpec, build_step
+from slime_data.paths import expand_path
 from slime_data.ingest import get_adapter, make_units, native_items, resolve_splits
 from slime_data.record import Record, Reject
 from slime_data.runner import StepCount, Unit, UnitPipeline, UnitResult, apply_steps, run_units
@@ -119,7 +120,8 @@ def run_phase1(
     if shard is not None:
         index, count = shard
         units = [u for u in units if u.index % count == index]
-    config = {"recipe": ctx.raw_recipe, "roots": roots, "phase": 1, "slice": list(shard) if shard else None}
+    root = str(ctx.root.resolve()) if ctx.root else None
+    config = {"recipe": ctx.raw_recipe, "root": root, "roots": roots, "phase": 1, "slice": list(shard) if shard else None}
     pipeline = UnitPipeline(load=_unit_items, make_steps=partial(_record_steps, ctx.recipe))
     extra = {"slice": {"index": shard[0], "count": shard[1]}} if shard else {}
     return run_units(
@@ -133,7 +135,8 @@ def run_phase2(
 ) -> dict[str, Any]:
     """Plan every global step over ``stage1``, then filter it in one pass into ``out``."""
     source_set = ShardSet(stage1)
-    steps: list[GlobalStep] = [build_step(spec, recipe) for spec in recipe.step_specs("global")]
+    root = source_set.manifest["config"].get("root")  # the build's --root: benchmark paths are relative to it
+    steps: list[GlobalStep] = [build_step(spec, recipe, root=root) for spec in recipe.step_specs("global")]
     dropped: set[str] = set()
     for step in steps:
         dropped.update(step.plan(source_set, exclude=dropped))

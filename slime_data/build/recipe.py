@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from slime_data.paths import PACKAGE_DIR
+from slime_data.paths import expand_path
 from slime_data.steps import STEP_REGISTRY
 from slime_data.steps.base import Step
 
@@ -89,24 +89,20 @@ class BuildRecipe(BaseModel):
         return [s for s in self.steps if s.enabled and STEP_REGISTRY[s.step].scope == scope]
 
 
-def expand_path(path: str, base: Path | None = None) -> Path:
-    """A recipe path: ``{package}`` expands to the installed ``slime_data`` folder (bundled corpus);
-    relative paths are taken from ``base`` (``--root``) or the working directory."""
-    expanded = Path(path.replace("{package}", str(PACKAGE_DIR))).expanduser()
-    return expanded if expanded.is_absolute() else (base or Path.cwd()) / expanded
-
-
 def recipe_defaults(step: str, recipe: BuildRecipe, root: str | None) -> dict[str, Any]:
     """Parameters a step takes from the recipe rather than its own entry."""
     if step == "cap":
         return {"caps": recipe.caps, "seed": recipe.seed}
     if step == "load_image":
         return {"root": root, "max_pixels": recipe.max_pixels}
+    if step == "decontaminate":
+        return {"root": root}
     return {}
 
 
 def build_step(spec: StepSpec, recipe: BuildRecipe, root: str | None = None) -> Step:
-    """Instantiate a step from its recipe entry (``root``: the dataset folder of the unit being processed)."""
+    """Instantiate a step from its recipe entry. ``root``: for ``load_image`` the dataset folder of
+    the unit being processed, for ``decontaminate`` the build's ``--root`` (benchmark paths)."""
     cls = STEP_REGISTRY[spec.step]
     params = {**recipe_defaults(spec.step, recipe, root), **spec.params}
     try:
