@@ -1,0 +1,54 @@
+"""Text normalisation shared by dedup and decontamination, and the text each record is judged by.
+
+``normalize_text`` maps surface variants of one question to one string: Unicode NFKC, case
+folded, image placeholders (``<image>``, ``<image 1>``, ``<image1>``) removed, sentence
+punctuation and whitespace collapsed to single spaces. Numbers keep their decimal point
+("3.5" stays "3.5", not "3 5" or "35") and mathematical symbols (+ - * / = < > ^ % $ \\) stay
+as their own tokens, so "2+3" and "2-3" never normalise to the same question.
+
+Scripts written without spaces (Chinese, Japanese) become one token per run of letters; the
+character shingles of MinHash still see inside them, word n-grams do not.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+
+from slime_data.record import GPT, HUMAN
+
+_PLACEHOLDER = re.compile(r"<image\s*\d*>")
+# A number with its decimal/thousands separators, a run of letters/digits, or one symbol that
+# is not sentence punctuation. Everything else (spaces, . , ; : ! ? quotes, brackets) separates.
+_TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[^\W_]+|[^\w\s.,;:!?'\"`()\[\]{}“”‘’«»…·、。，；：！？（）【】]")
+
+
+def normalize_text(text: str) -> str:
+    """The canonical form of ``text``: tokens joined by single spaces ("" when nothing is left)."""
+    text = _PLACEHOLDER.sub(" ", unicodedata.normalize("NFKC", text).casefold())
+    return " ".join(_TOKEN.findall(text))
+
+
+def tokens(text: str) -> list[str]:
+    """``normalize_text`` split into tokens."""
+    normalized = normalize_text(text)
+    return normalized.split(" ") if normalized else []
+
+
+def human_text(conversations: Sequence[dict[str, str]]) -> str:
+    """Every human turn, one per line: what a record asks."""
+    return "\n".join(turn["value"] for turn in conversations if turn["from"] == HUMAN)
+
+
+def dedup_text(conversations: Sequence[dict[str, str]], has_image: bool) -> str:
+    """The text a record is deduplicated on.
+
+    With an image: the human turns (the questions). Two rows with the same image and the same
+    questions are duplicates even if their answers were worded differently (a teacher rewrite).
+    Without an image the question alone is too weak ("Write a poem."), so the whole
+    conversation counts: human and gpt turns, in order.
+    """
+    if has_image:
+        return human_text(conversations)
+    return "\n".join(turn["value"] for turn in conversations if turn["from"] in (HUMAN, GPT))
