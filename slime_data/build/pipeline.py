@@ -16,6 +16,7 @@ A report (``report.html`` + PNG plots) is written beside the shards.
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -146,6 +147,9 @@ def run_phase2(
         writer.add_all(stream)
         writer.step_counts = [*source_set.manifest["steps"], *(c.to_json() for c in counts)]
         writer.extra["stage1"] = {"rows": len(source_set), "counts": source_set.manifest["counts"]}
+        # What each global step found (pairs, clusters, per-benchmark coverage), for the report.
+        stats = {step.name: getattr(step, "stats", {}) for step in steps}
+        writer.extra["global_steps"] = json.loads(json.dumps(stats, default=int))
     return load_manifest(out)[1]
 
 

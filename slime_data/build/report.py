@@ -134,6 +134,7 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child{{t
 Made with <code>{html.escape(manifest['command'])}</code>.</p>
 <h2>Steps</h2><table><tr><th>step</th><th>in</th><th>out</th><th>rejected</th></tr>{rows}</table>
 <h2>Sources</h2><table><tr><th>source</th><th>read</th><th>kept</th></tr>{sources}</table>
+<h2>What the global steps found</h2><pre>{html.escape(json.dumps(manifest.get("global_steps", {}), indent=2))}</pre>
 <h2>Plots</h2>{images}
 </body></html>
 """
