@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from slime_data.cli.common import console, progress, user_errors
+from slime_data.cli.common import DEFAULT_WORKERS, console, progress, user_errors
 from slime_data.paths import PIPELINES_DIR
 
 DEFAULT_RECIPE = PIPELINES_DIR / "mix-2m.yaml"
@@ -23,13 +23,11 @@ def mix(
     out: Annotated[Path, typer.Option("--out", help="Output folder: one shard set per stage.")] = Path("data/mix"),
     manifest: Annotated[Path, typer.Option("--manifest", help="The mix manifest to write.")] = Path("manifests/mix.json"),
     seed: Annotated[Optional[int], typer.Option("--seed", help="Overrides the recipe's seed.")] = None,
-    workers: Annotated[int, typer.Option("--workers", min=1, help="Processes writing output shards (the output is the same for any number).")] = 1,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Processes writing output shards. The output is the same for any number.")] = DEFAULT_WORKERS,
 ) -> None:
-    """Build the training mixture: allocate the target over stages and sources, dedup and decontaminate
-    across all inputs, shuffle each stage, and write Arrow shard sets plus manifests/mix.json.
+    """Build the training mixture: allocate the target over stages and sources, dedup and decontaminate across all inputs, shuffle each stage, and write Arrow shard sets plus manifests/mix.json.
 
-    Killed mid-way, rerunning the same command writes only the missing shards; the same inputs and
-    seed always give byte-identical shards.
+    Killed mid-way, rerunning the same command writes only the missing shards; the same inputs and seed always give byte-identical shards.
 
     Examples:
       slime-data mix --target 2M --workers 8

@@ -1,0 +1,93 @@
+"""Hygiene across all inputs: the build's global steps (exact/near dedup, decontamination) over the mix.
+
+The steps are the build pipeline's own (``slime_data.steps``, planned exactly as
+``slime-data build`` plans them): each reads compact columns of every input as one dataset and
+returns the ids to drop, ignoring the ids earlier steps drop. Here the drops become row masks
+per input, rejects (``rejects.jsonl`` of the stage the row would have gone to) and step counts.
+Which copy of a duplicate survives is the steps' rule; inputs are read in recipe order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import ValidationError
+
+from slime_data.build.recipe import StepSpec
+from slime_data.mix.inputs import InputsView, MixInput
+from slime_data.mix.recipe import MixRecipe
+from slime_data.record import Reject
+from slime_data.steps import STEP_REGISTRY
+from slime_data.steps.base import GlobalStep
+
+
+@dataclass
+class Hygiene:
+    dropped: list[np.ndarray]  # per input: sorted row indices (global within the input) that are dropped
+    rejects: list[list[Reject]]  # per input, in row order
+    steps: list[dict[str, int | str]] = field(default_factory=list)  # {"step", "in", "out", "rejected"}
+
+
+def make_step(spec: StepSpec, recipe_dir: Path | None) -> GlobalStep:
+    """A hygiene step from its recipe entry; steps that read files (benchmarks) get ``recipe_dir`` to resolve them."""
+    cls = STEP_REGISTRY[spec.step]
+    context = {"recipe_dir": recipe_dir} if "recipe_dir" in getattr(cls, "context_keys", ()) else {}
+    try:
+        return cls(**spec.params, **context)
+    except (ValidationError, TypeError) as err:
+        detail = err.errors()[0] if isinstance(err, ValidationError) else None
+        where = f": {'.'.join(str(p) for p in detail['loc'])}: {detail['msg'].lower()}" if detail else f": {err}"
+        raise ValueError(f"hygiene step {spec.step!r}{where}") from None
+
+
+def _check_unique_ids(inputs: list[MixInput]) -> None:
+    """Steps name drops by id, so an id in two inputs (or twice in one) would be ambiguous."""
+    ids = [pa.chunked_array([b.column(0) for b in i.shard_set.iter_batches(columns=["id"])], type=pa.string()) for i in inputs]
+    everything = pa.chunked_array([chunk for column in ids for chunk in column.chunks], type=pa.string())
+    if pc.count_distinct(everything).as_py() != len(everything):
+        counts = pc.value_counts(everything)
+        repeated = pc.filter(counts, pc.greater(counts.field("counts"), 1))[0]["values"].as_py()
+        holders = [i.spec.input for i, column in zip(inputs, ids) if pc.any(pc.equal(column, repeated)).as_py()]
+        raise ValueError(f"record id {repeated!r} occurs more than once (in {', '.join(holders)}); ids must be unique across the mix inputs")
+
+
+def _rejected_rows(mix_input: MixInput, verdicts: dict[str, tuple[str, str, str]], drop_ids: pa.Array) -> tuple[np.ndarray, list[Reject]]:
+    """The input's rows whose ids the steps dropped (row indices within the input), and their rejects."""
+    rows, rejects, start = [], [], 0
+    for batch in mix_input.shard_set.iter_batches(columns=["id", "source"]):
+        hit = np.flatnonzero(pc.is_in(batch.column(0), value_set=drop_ids).to_numpy(zero_copy_only=False))
+        rows.append(hit + start)
+        found = zip(batch.column(0).take(hit).to_pylist(), batch.column(1).take(hit).to_pylist())
+        rejects += [Reject(record_id, source, *verdicts[record_id]) for record_id, source in found]
+        start += batch.num_rows
+    return (np.concatenate(rows) if rows else np.zeros(0)).astype(np.int64), rejects
+
+
+def plan_drops(recipe: MixRecipe, inputs: list[MixInput], recipe_dir: Path | None = None) -> Hygiene:
+    """Run the recipe's hygiene steps over all inputs together; what each input loses, and why.
+
+    ``recipe_dir`` is what relative paths in step parameters (decontamination benchmarks) are relative to.
+    Each step gets the memory to itself: nothing is held across steps but the verdicts.
+    """
+    _check_unique_ids(inputs)
+    pool = pa.default_memory_pool()
+    pool.release_unused()
+    steps: list[GlobalStep] = [make_step(spec, recipe_dir) for spec in recipe.hygiene if spec.enabled]
+    view = InputsView(inputs)
+    verdicts: dict[str, tuple[str, str, str]] = {}  # id -> (step, reason, detail)
+    counts = []
+    remaining = len(view)
+    for step in steps:
+        new = {i: v for i, v in step.plan(view, exclude=verdicts.keys()).items() if i not in verdicts}
+        verdicts.update((record_id, (step.name, *verdict)) for record_id, verdict in new.items())
+        counts.append({"step": step.name, "in": remaining, "out": remaining - len(new), "rejected": len(new)})
+        remaining -= len(new)
+        pool.release_unused()
+
+    drop_ids = pa.array(sorted(verdicts), pa.string())
+    dropped, rejects = zip(*(_rejected_rows(i, verdicts, drop_ids) for i in inputs)) if inputs else ((), ())
+    return Hygiene(list(dropped), list(rejects), counts)
