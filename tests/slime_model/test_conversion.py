@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import save_file
-from slime_model_helpers import chat, noise_image
+from tests.slime_model.slime_model_helpers import chat, noise_image
 from transformers import CLIPVisionConfig
 from typer.testing import CliRunner
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from slime_model_helpers import chat, noise_image
+from tests.slime_model.slime_model_helpers import chat, noise_image
 
 from slime_model.modeling import PARAMETER_GROUPS, SliMEForConditionalGeneration
 from slime_model.processing import SliMEProcessor

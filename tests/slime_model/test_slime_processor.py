@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from PIL import Image
-from slime_model_helpers import chat, noise_image
+from tests.slime_model.slime_model_helpers import chat, noise_image
 from transformers.utils.constants import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
 from slime_model.configuration import SliMEConfig

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from training_helpers import build_mix, synthetic_records
+from tests.slime_model.training.training_helpers import build_mix, synthetic_records
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from training_helpers import write_recipe
+from tests.slime_model.training.training_helpers import write_recipe
 from typer.testing import CliRunner
 
 from slime_model.cli import app

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from training_helpers import color_png, synthetic_records
+from tests.slime_model.training.training_helpers import color_png, synthetic_records
 
 from slime_data.mix.manifest import load_mix_manifest
 from slime_data.shards import ShardSet

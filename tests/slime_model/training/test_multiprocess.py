@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from training_helpers import build_mix, metrics, run, synthetic_records, write_recipe
+from tests.slime_model.training.training_helpers import build_mix, metrics, run, synthetic_records, write_recipe
 
 from slime_data.mix.manifest import load_mix_manifest, relative, write_mix_manifest
 from slime_data.shards import ShardSet, write_shard_set

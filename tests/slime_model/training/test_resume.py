@@ -9,7 +9,7 @@ import subprocess
 import time
 
 import pytest
-from training_helpers import REPO, metrics, run, subprocess_env, train_command, write_recipe
+from tests.slime_model.training.training_helpers import REPO, metrics, run, subprocess_env, train_command, write_recipe
 
 from slime_model.training import checkpoint as ckpt
 from slime_model.training.recipe import load_recipe

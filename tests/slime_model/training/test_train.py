@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 from safetensors.torch import load_file
-from training_helpers import color_png, metrics, write_recipe
+from tests.slime_model.training.training_helpers import color_png, metrics, write_recipe
 from typer.testing import CliRunner
 
 from slime_model.cli import app
