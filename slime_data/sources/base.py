@@ -9,6 +9,7 @@ checks and hashes the image. A malformed native record becomes a ``Reject`` (ste
 from __future__ import annotations
 
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -22,23 +23,23 @@ class SourceNotFound(FileNotFoundError):
     """The dataset's files are not where the adapter looked (the message names the paths)."""
 
 
-class SourceAdapter:
+class SourceAdapter(ABC):
     name: ClassVar[str]
     license: ClassVar[str]
     layout: ClassVar[str]  # the expected native layout, shown by `slime-data sources`
     default_splits: ClassVar[tuple[str, ...]]  # the split(s) SliME trained on
 
+    @abstractmethod
     def locate(self, root: Path) -> Path:
         """Return the dataset's own folder given the release root or the inner folder."""
-        raise NotImplementedError
 
+    @abstractmethod
     def splits(self, root: Path) -> list[str]:
         """Splits present under the located root."""
-        raise NotImplementedError
 
+    @abstractmethod
     def read(self, root: Path, split: str) -> Iterator[Record | Reject]:
         """Yield records (image path relative to ``root``) or rejects, in a stable order."""
-        raise NotImplementedError
 
     def reject(self, native_id: str, reason: str, detail: str = "") -> Reject:
         return Reject(id=f"{self.name}/{native_id}", source=self.name, step=SOURCE_STEP, reason=reason, detail=detail)

@@ -19,14 +19,15 @@ if TYPE_CHECKING:
 StepOutput = Iterator[Record | Reject]
 
 
-class Step:
+class Step(ABC):
     """Base class. Subclasses set ``name`` and implement ``run``."""
 
     name: ClassVar[str] = "step"
     scope: ClassVar[str] = "record"  # "record": one record at a time, per unit; "global": see GlobalStep
 
+    @abstractmethod
     def run(self, records: Iterable[Record]) -> StepOutput:
-        raise NotImplementedError(f"{type(self).__name__} must implement run()")
+        """Yield each record kept (possibly changed) or a ``Reject``."""
 
     def __call__(self, records: Iterable[Record]) -> StepOutput:
         return self.run(records)
@@ -38,8 +39,9 @@ class Step:
 class Filter(Step):
     """A step that only keeps or drops. ``decide`` returns None to keep, or (reason, detail)."""
 
+    @abstractmethod
     def decide(self, record: Record) -> tuple[str, str] | None:
-        raise NotImplementedError(f"{type(self).__name__} must implement decide()")
+        """None to keep the record, or (reason, detail) to drop it."""
 
     def run(self, records: Iterable[Record]) -> StepOutput:
         for record in records:
@@ -58,7 +60,7 @@ def register_step(cls: type[Step]) -> type[Step]:
     return cls
 
 
-class GlobalStep(Step, ABC):
+class GlobalStep(Step):
     """A step that must see the whole dataset before it can decide (dedup, decontamination, caps).
 
     The build runs it in two passes: ``plan`` reads compact columns of the joined shard set
