@@ -4,6 +4,7 @@ from slime_data.steps import (  # noqa: F401  (imported for registration)
     cap,
     decontaminate,
     dedup,
+    group,
     load_image,
     quality,
     resolution,
