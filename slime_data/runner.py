@@ -117,6 +117,22 @@ class UnitResult:
     rows: int
     rejects: int
     counts: list[dict[str, Any]] = field(default_factory=list)
+    usage: dict[str, dict[str, float]] = field(default_factory=dict)  # per step: what this unit spent
+
+
+def usage_counters(steps: list[Step]) -> dict[str, dict[str, float]]:
+    """Cumulative counters of the steps that keep any (the teacher: requests, tokens, cost)."""
+    return {step.name: dict(step.usage_counters()) for step in steps if hasattr(step, "usage_counters")}
+
+
+def usage_delta(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    return {name: {k: v - before.get(name, {}).get(k, 0) for k, v in counters.items()} for name, counters in after.items()}
+
+
+def add_usage(total: dict[str, dict[str, float]], part: dict[str, dict[str, float]]) -> None:
+    for name, counters in part.items():
+        for key, value in counters.items():
+            total.setdefault(name, {})[key] = total.get(name, {}).get(key, 0) + value
 
 
 class UnitPipeline:
@@ -148,7 +164,9 @@ class UnitPipeline:
                     source.rows_out += 1
                 yield item
 
-        stream, counts = apply_steps(loaded(), [*self.make_steps(unit.payload), ValidateRecords()])
+        steps = [*self.make_steps(unit.payload), ValidateRecords()]
+        spent_before = usage_counters(steps)
+        stream, counts = apply_steps(loaded(), steps)
         records: list[Record] = []
         rejects: list[str] = []
         for item in stream:
@@ -159,7 +177,10 @@ class UnitPipeline:
         stem = work_dir / f"unit-{unit.index:06d}"
         _write_arrow(stem.with_suffix(".arrow"), records_to_table(records))
         fsync_write(stem.with_suffix(".rejects.jsonl"), "".join(line + "\n" for line in rejects).encode("utf-8"))
-        result = UnitResult(unit.index, len(records), len(rejects), [source.to_json(), *(c.to_json() for c in counts)])
+        result = UnitResult(
+            unit.index, len(records), len(rejects), [source.to_json(), *(c.to_json() for c in counts)],
+            usage_delta(spent_before, usage_counters(steps)),
+        )
         fsync_write(stem.with_suffix(".done"), json.dumps(result.__dict__).encode("utf-8"))
         return result
 
@@ -287,13 +308,17 @@ def join_units(
 ) -> dict[str, Any]:
     """Join finished units, in order, into one shard set; step counts are summed across units."""
     totals: dict[str, StepCount] = {}
+    usage: dict[str, dict[str, float]] = {}
     limits = {k: v for k, v in (("max_shard_bytes", max_shard_bytes), ("max_shard_rows", max_shard_rows)) if v}
     with ShardWriter(out_dir, command=command, config=config, **limits) as writer:
         for index in indices:
             result = json.loads((work_dir / f"unit-{index:06d}.done").read_text())
             for count in result["counts"]:
                 totals.setdefault(count["step"], StepCount(count["step"])).add(count)
+            add_usage(usage, result.get("usage", {}))
             writer.add_all(iter_unit_output(work_dir, index))
         writer.step_counts = [c.to_json() for c in totals.values()]
         writer.extra.update(manifest_extra or {})
+        if usage:  # what metered steps (the teacher) spent, summed over units
+            writer.extra["usage"] = usage
     return json.loads((out_dir / MANIFEST).read_text())

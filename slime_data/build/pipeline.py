@@ -28,7 +28,7 @@ from slime_data.build.recipe import BuildRecipe, SourceSpec, build_step
 from slime_data.paths import expand_path
 from slime_data.ingest import get_adapter, make_units, native_items, resolve_splits
 from slime_data.record import Record, Reject
-from slime_data.runner import StepCount, Unit, UnitPipeline, UnitResult, apply_steps, run_units
+from slime_data.runner import StepCount, Unit, UnitPipeline, UnitResult, add_usage, apply_steps, run_units
 from slime_data.shards import MANIFEST, ShardSet, ShardWriter, config_hash, load_manifest
 from slime_data.sources.base import SourceNotFound
 from slime_data.steps.base import GlobalStep, Step
@@ -147,6 +147,8 @@ def run_phase2(
         writer.add_all(stream)
         writer.step_counts = [*source_set.manifest["steps"], *(c.to_json() for c in counts)]
         writer.extra["stage1"] = {"rows": len(source_set), "counts": source_set.manifest["counts"]}
+        if "usage" in source_set.manifest:
+            writer.extra["usage"] = source_set.manifest["usage"]
         # What each global step found (pairs, clusters, per-benchmark coverage), for the report.
         stats = {step.name: getattr(step, "stats", {}) for step in steps}
         writer.extra["global_steps"] = json.loads(json.dumps(stats, default=int))
@@ -167,6 +169,7 @@ def join_slices(slices: list[Path], out: Path, command: str) -> dict[str, Any]:
     if len(counts) != 1 or indices != list(range(counts.pop())):
         raise ValueError(f"incomplete or repeated slices: got indices {indices}")
     totals: dict[str, StepCount] = {}
+    usage: dict[str, dict[str, float]] = {}
     with ShardWriter(out, command=command, config=manifests[0]["config"]) as writer:
         for path, manifest in sorted(zip(slices, manifests), key=lambda pair: pair[1]["slice"]["index"]):
             shard_set = ShardSet(path)
@@ -174,7 +177,10 @@ def join_slices(slices: list[Path], out: Path, command: str) -> dict[str, Any]:
             writer.add_all(Reject(**r) for r in shard_set.rejects())
             for count in manifest["steps"]:
                 totals.setdefault(count["step"], StepCount(count["step"])).add(count)
+            add_usage(usage, manifest.get("usage", {}))
         writer.step_counts = [c.to_json() for c in totals.values()]
+        if usage:
+            writer.extra["usage"] = usage
     return load_manifest(out)[1]
 
 

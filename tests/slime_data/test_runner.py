@@ -118,3 +118,34 @@ def test_changed_config_needs_force(tmp_path: Path) -> None:
         run_units(units(), PIPELINE, tmp_path / "out", command="test", config={"v": 2})
     summary = run_units(units(), PIPELINE, tmp_path / "out", command="test", config={"v": 2}, force=True)
     assert summary.units_skipped == 0
+
+
+class Metered(Step):
+    """A step that keeps cumulative counters, like the teacher's requests and tokens."""
+
+    name = "metered"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def usage_counters(self) -> dict[str, float]:
+        return {"requests": self.calls, "cost_usd": self.calls * 0.5}
+
+    def run(self, records: Iterable[Record]) -> Iterator[Record]:
+        for record in records:
+            self.calls += 1
+            yield record
+
+
+_METERED = Metered()
+
+
+def metered_steps(payload: object = None) -> list[Step]:
+    return [_METERED]  # one instance for the whole process, as the build keeps its steps
+
+
+def test_usage_is_summed_over_units_into_the_manifest(tmp_path: Path) -> None:
+    _METERED.calls = 7  # spent before this run: not counted
+    pipeline = UnitPipeline(load=load_payload, make_steps=metered_steps)
+    manifest = run_units(units(), pipeline, tmp_path / "out", command="test", config={"v": 3}).manifest
+    assert manifest["usage"] == {"metered": {"requests": 59, "cost_usd": 29.5}}

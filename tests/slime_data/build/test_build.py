@@ -238,3 +238,27 @@ def test_clear_errors(sources: Path, tmp_path: Path) -> None:
     result = build(optional, sources, tmp_path / "out-optional")
     assert result.exit_code == 0, result.output
     assert "skipped optional source dvqa" in result.output.replace("\n", "")
+
+
+def test_teacher_step_runs_from_the_recipe_against_a_local_server(sources: Path, tmp_path: Path, monkeypatch) -> None:
+    import re
+
+    from slime_data.teacher.testing import FakeOpenAIServer, ScriptedReply
+
+    def rationale(request) -> ScriptedReply:
+        gold = re.search(r"The correct answer is: (.*)", request.user_text)[1].strip()
+        return ScriptedReply(content=json.dumps({"reasoning": f"Step by step, it is {gold}.", "final_answer": gold}))
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-planted-build-key")
+    with FakeOpenAIServer(rationale) as server:
+        teacher = {"step": "teacher", "mode": "rationale", "rewrite": "all", "base_url": server.url, "cache": str(tmp_path / "cache.sqlite")}
+        recipe = write_recipe(tmp_path / "recipe.yaml", sources=[{"name": "synth"}], steps=[{"step": "load_image"}, teacher])
+        result = build(recipe, sources, tmp_path / "out")
+        assert result.exit_code == 0, result.output
+        sent = len(server.requests)
+    shard_set = ShardSet(tmp_path / "out")
+    assert sent == len(shard_set) > 0
+    assert all(r.rationale.startswith("Step by step") and r.meta["teacher"]["rationale"]["prompt"] == "rationale.v1" for r in shard_set)
+    manifest_text = (tmp_path / "out" / "manifest.json").read_text()
+    assert json.loads(manifest_text)["usage"]["teacher"]["requests_sent"] == sent
+    assert "sk-planted-build-key" not in manifest_text + (tmp_path / "out" / "README.md").read_text()
