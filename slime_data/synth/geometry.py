@@ -301,11 +301,15 @@ def render(data: dict[str, Any]) -> Image.Image:
 # --------------------------------------------------------------------------------------
 
 
-def _maybe_choices(rng: random.Random, answer: int, suffix: str = "") -> list[str] | None:
-    """Half the questions are multiple choice (GeoQA style), the rest open."""
+def _numeric_qa(
+    rng: random.Random, template: str, question: str, value: int, suffix: str, unit: str, rationale: str, args: dict[str, Any]
+) -> QA:
+    """Half the questions are multiple choice (GeoQA style, options ``f"{v}{suffix}"``), the rest
+    open with the answer as a bare number and ``unit`` beside it."""
     if rng.random() < 0.5:
-        return None
-    return [f"{v}{suffix}" for v in numeric_choices(rng, answer)]
+        return QA(template, question, str(value), rationale, args, unit=unit)
+    choices = [f"{v}{suffix}" for v in numeric_choices(rng, value)]
+    return QA(template, question, f"{value}{suffix}", rationale, args, choices=choices)
 
 
 def ask_panel(panel: dict[str, Any], figure: int, rng: random.Random) -> QA:
@@ -315,59 +319,59 @@ def ask_panel(panel: dict[str, Any], figure: int, rng: random.Random) -> QA:
         a, b = panel["angles"]
         p, q, r = panel["letters"]
         c = 180 - a - b
-        choices = _maybe_choices(rng, c, "°")
-        return QA(
+        return _numeric_qa(
+            rng,
             "triangle_angle_sum",
             f"In {fig}, what is the measure of angle {r} in triangle {p}{q}{r}?",
-            f"{c}°" if choices else str(c),
+            c,
+            "°",
+            "degrees",
             f"In {fig}, triangle {p}{q}{r} has angle {p} = {a}° and angle {q} = {b}°. The angles of a triangle add "
             f"up to 180°, so angle {r} = 180° - {a}° - {b}° = {c}°. So the answer is {c}°.",
             args,
-            choices=choices,
-            unit=None if choices else "degrees",
         )
     if kind == "right_triangle":
         a, b = panel["legs"]
         p, q, r = panel["letters"]
         if panel["find"] == "hypotenuse":
             c = math.isqrt(a * a + b * b)
-            choices = _maybe_choices(rng, c, " cm")
-            return QA(
+            return _numeric_qa(
+                rng,
                 "right_triangle_hypotenuse",
                 f"In {fig}, triangle {p}{q}{r} has a right angle at {p}. What is the length of {q}{r}?",
-                f"{c} cm" if choices else str(c),
+                c,
+                " cm",
+                "cm",
                 f"In {fig}, the legs are {p}{q} = {a} cm and {p}{r} = {b} cm, with the right angle at {p}. By the "
                 f"Pythagorean theorem, {q}{r} = sqrt({a}^2 + {b}^2) = sqrt({a * a} + {b * b}) = sqrt({a * a + b * b}) = {c} cm. "
                 f"So the answer is {c} cm.",
                 args,
-                choices=choices,
-                unit=None if choices else "cm",
             )
         area = a * b // 2  # every Pythagorean triple has an even leg
-        choices = _maybe_choices(rng, area, " cm^2")
-        return QA(
+        return _numeric_qa(
+            rng,
             "right_triangle_area",
             f"In {fig}, triangle {p}{q}{r} has a right angle at {p}. What is its area?",
-            f"{area} cm^2" if choices else str(area),
+            area,
+            " cm^2",
+            "cm^2",
             f"In {fig}, the legs are {a} cm and {b} cm. The area of a right triangle is half the product of its legs: "
             f"{a} x {b} / 2 = {area} cm^2. So the answer is {area} cm^2.",
             args,
-            choices=choices,
-            unit=None if choices else "cm^2",
         )
     if kind == "circle_inscribed":
         p, q, r = panel["letters"]
         central, inscribed = panel["central"], panel["central"] // 2
-        choices = _maybe_choices(rng, inscribed, "°")
-        return QA(
+        return _numeric_qa(
+            rng,
             "inscribed_angle",
             f"In {fig}, O is the centre of the circle. What is the measure of angle {p}{r}{q}?",
-            f"{inscribed}°" if choices else str(inscribed),
+            inscribed,
+            "°",
+            "degrees",
             f"In {fig}, the central angle {p}O{q} is {central}°. The inscribed angle {p}{r}{q} stands on the same arc "
             f"{p}{q}, so it is half the central angle: {central}° / 2 = {inscribed}°. So the answer is {inscribed}°.",
             args,
-            choices=choices,
-            unit=None if choices else "degrees",
         )
     if kind == "circle_measure":
         radius = panel["radius"]
@@ -398,17 +402,17 @@ def ask_panel(panel: dict[str, Any], figure: int, rng: random.Random) -> QA:
             step = f"{where}, vertically opposite to it, so x = {m}°."
         else:
             step = f"{where}; x and that angle lie on a straight line, so x = 180° - {m}° = {x}°."
-        choices = _maybe_choices(rng, x, "°")
-        return QA(
+        return _numeric_qa(
+            rng,
             "parallel_lines",
             f"In {fig}, lines l and m are parallel. What is the value of x?",
-            f"{x}°" if choices else str(x),
+            x,
+            "°",
+            "degrees",
             f"In {fig}, the transversal meets line l with a marked angle of {m}° in the {POSITION_WORDS[marked]} "
             f"position. Because l and m are parallel, the transversal makes the same angles at m. {at_m} {step} "
             f"So the answer is {x}°.",
             args,
-            choices=choices,
-            unit=None if choices else "degrees",
         )
     w, h = panel["sides"]
     a, b, c, d = panel["letters"]
@@ -423,16 +427,16 @@ def ask_panel(panel: dict[str, Any], figure: int, rng: random.Random) -> QA:
         value = math.isqrt(w * w + h * h)
         working, unit = f"sqrt({w}^2 + {h}^2) = sqrt({w * w + h * h}) = {value} cm", "cm"
         question = f"In {fig}, what is the length of the diagonal {a}{c} of {name}?"
-    choices = _maybe_choices(rng, value, f" {unit}")
-    return QA(
+    return _numeric_qa(
+        rng,
         f"rectangle_{panel['find']}",
         question,
-        f"{value} {unit}" if choices else str(value),
+        value,
+        f" {unit}",
+        unit,
         f"In {fig}, the sides of {name} are {w} cm and {h} cm. The {panel['find']} is {working}. "
         f"So the answer is {value} {unit}.",
         args,
-        choices=choices,
-        unit=None if choices else unit,
     )
 
 
