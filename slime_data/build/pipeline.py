@@ -29,7 +29,7 @@ from slime_data.paths import expand_path
 from slime_data.ingest import get_adapter, make_units, native_items, resolve_splits
 from slime_data.record import Record, Reject
 from slime_data.runner import StepCount, Unit, UnitPipeline, UnitResult, add_usage, apply_steps, run_units
-from slime_data.shards import MANIFEST, ShardSet, ShardWriter, config_hash, load_manifest
+from slime_data.shards import ShardSet, ShardWriter, config_hash, load_manifest
 from slime_data.sources.base import SourceNotFound
 from slime_data.steps.base import GlobalStep, Step
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from slime_data.paths import expand_path
+from slime_data.recipes import load_recipe_file, validation_message
 from slime_data.steps import STEP_REGISTRY
 from slime_data.steps.base import Step
 
@@ -108,28 +107,11 @@ def build_step(spec: StepSpec, recipe: BuildRecipe, root: str | None = None) -> 
     try:
         return cls(**params)
     except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ValueError(f"step {spec.step!r}: {first['msg'].lower()}: {where!r}") from None
+        raise ValueError(f"step {spec.step!r}: {validation_message(err)}") from None
     except TypeError as err:
         raise ValueError(f"step {spec.step!r}: {err}") from None
 
 
 def load_recipe(path: str | Path) -> tuple[BuildRecipe, dict[str, Any]]:
     """Parse and validate; returns the model and the raw dict (stored in the manifest)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"recipe {path} not found")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise ValueError(f"{path} is not valid YAML: {err}") from None
-    try:
-        return BuildRecipe(**raw), raw
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        message = first["msg"]
-        if first["type"] == "extra_forbidden":
-            message = f"unknown key {first['loc'][-1]!r}"
-        raise ValueError(f"{path}: {where}: {message}") from None
+    return load_recipe_file(path, BuildRecipe, "recipe")

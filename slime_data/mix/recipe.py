@@ -12,10 +12,10 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from slime_data.build.recipe import StepSpec
+from slime_data.recipes import load_recipe_file
 from slime_data.steps import STEP_REGISTRY
 
 
@@ -109,22 +109,7 @@ class MixRecipe(BaseModel):
 
 
 def load_mix_recipe(path: str | Path) -> MixRecipe:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"mix recipe {path} not found")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise ValueError(f"{path} is not valid YAML: {err}") from None
-    if not isinstance(raw, dict):
-        raise ValueError(f"{path}: a mix recipe is a mapping with name, stages, ...")
-    try:
-        return MixRecipe(**raw)
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        message = f"unknown key {first['loc'][-1]!r}" if first["type"] == "extra_forbidden" else first["msg"]
-        raise ValueError(f"{path}: {where}: {message}") from None
+    return load_recipe_file(path, MixRecipe, "mix recipe")[0]
 
 
 _TARGET = re.compile(r"(\d+(?:\.\d+)?)([kKmM]?)")

@@ -17,9 +17,9 @@ import json
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from slime_data.recipes import load_recipe_file
 from slime_data.paths import PIPELINES_DIR
 from slime_model.configuration import BRANCHES, GLOBAL_EXPERTS
 from slime_model.modeling import PARAMETER_GROUPS
@@ -184,21 +184,7 @@ def plan_stages(recipe: TrainRecipe) -> list[PlannedStage]:
 def load_recipe(path: str | Path | None = None) -> TrainRecipe:
     """Read and validate a recipe; None = the tiny CPU recipe (`pipelines/train/tiny.yaml`)."""
     path = Path(path) if path is not None else DEFAULT_RECIPE
-    if not path.is_file():
-        raise FileNotFoundError(f"training recipe {path} not found")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise ValueError(f"{path} is not valid YAML: {err}") from None
-    if not isinstance(raw, dict):
-        raise ValueError(f"{path}: a training recipe is a mapping with name, model, stages, ...")
-    try:
-        recipe = TrainRecipe(**raw, path=path.resolve())
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        message = f"unknown key {first['loc'][-1]!r}" if first["type"] == "extra_forbidden" else first["msg"]
-        raise ValueError(f"{path}: {where}: {message}") from None
+    recipe, _ = load_recipe_file(path, TrainRecipe, "training recipe", path=path.resolve())
     for stage in recipe.stages:
         if not recipe.resolve(stage.deepspeed).is_file():
             raise ValueError(f"{path}: stage {stage.name}: deepspeed config {recipe.resolve(stage.deepspeed)} not found")
