@@ -376,6 +376,30 @@ class ShardSet:
                     yield json.loads(line)
 
 
+def check_shard_file(file: Path, expected: dict[str, Any]) -> tuple[list[str], int]:
+    """Check one shard against its manifest entry (bytes, sha256, Arrow schema, rows).
+
+    Returns the problems (each prefixed by the file name) and the rows it holds (0 if unreadable).
+    """
+    name = file.name
+    if not file.is_file():
+        return [f"{name}: missing"], 0
+    if file.stat().st_size != expected.get("bytes"):
+        return [f"{name}: {file.stat().st_size} bytes, manifest says {expected.get('bytes')}"], 0
+    if sha256_file(file) != expected.get("sha256"):
+        return [f"{name}: sha256 does not match the manifest"], 0
+    try:
+        with pa.memory_map(str(file), "r") as source:
+            reader = pa.ipc.open_file(source)
+            check_schema(reader.schema)
+            rows = sum(reader.get_batch(b).num_rows for b in range(reader.num_record_batches))
+    except (pa.ArrowInvalid, RecordError) as err:
+        return [f"{name}: {err}"], 0
+    if rows != expected.get("rows"):
+        return [f"{name}: {rows} rows, manifest says {expected.get('rows')}"], rows
+    return [], rows
+
+
 def validate_shard_set(path: str | Path) -> list[str]:
     """Every problem found with a shard set; empty when schema, row counts and sha256 check out."""
     try:
@@ -393,25 +417,8 @@ def validate_shard_set(path: str | Path) -> list[str]:
         expected_name = shard_name(i, len(shards))
         if shard.get("file") != expected_name:
             problems.append(f"shard {i} is named {shard.get('file')!r}, expected {expected_name!r}")
-        file = root / str(shard.get("file"))
-        if not file.is_file():
-            problems.append(f"{file.name}: missing")
-            continue
-        if file.stat().st_size != shard.get("bytes"):
-            problems.append(f"{file.name}: {file.stat().st_size} bytes, manifest says {shard.get('bytes')}")
-        if sha256_file(file) != shard.get("sha256"):
-            problems.append(f"{file.name}: sha256 does not match the manifest")
-            continue
-        try:
-            with pa.memory_map(str(file), "r") as source:
-                reader = pa.ipc.open_file(source)
-                check_schema(reader.schema)
-                rows = sum(reader.get_batch(b).num_rows for b in range(reader.num_record_batches))
-        except (pa.ArrowInvalid, RecordError) as err:
-            problems.append(f"{file.name}: {err}")
-            continue
-        if rows != shard.get("rows"):
-            problems.append(f"{file.name}: {rows} rows, manifest says {shard.get('rows')}")
+        shard_problems, rows = check_shard_file(root / str(shard.get("file")), shard)
+        problems += shard_problems
         total += rows
     if not problems and total != manifest.get("num_rows"):
         problems.append(f"{total} rows in the shards, manifest num_rows says {manifest.get('num_rows')}")

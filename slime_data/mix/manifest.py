@@ -15,12 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import pyarrow as pa
 from jsonschema.exceptions import best_match
 
 from slime_data.paths import MANIFESTS_DIR
-from slime_data.record import RecordError, check_schema
-from slime_data.shards import fsync_write, sha256_file
+from slime_data.shards import check_shard_file, fsync_write, sha256_file
 
 MIX_KIND = "slime-mix"
 MIX_VERSION = "1.0"
@@ -114,23 +112,9 @@ def write_mix_manifest(path: Path, data: dict[str, Any]) -> None:
 
 
 def _shard_problems(manifest: MixManifest, stage: str, shard: dict[str, Any]) -> tuple[list[str], int]:
-    file = manifest.resolve(shard["file"])
-    if not file.is_file():
-        return [f"{stage}: {shard['file']}: missing"], 0
-    if file.stat().st_size != shard["bytes"]:
-        return [f"{stage}: {shard['file']}: {file.stat().st_size} bytes, manifest says {shard['bytes']}"], 0
-    if sha256_file(file) != shard["sha256"]:
-        return [f"{stage}: {shard['file']}: sha256 does not match the manifest"], 0
-    try:
-        with pa.memory_map(str(file), "r") as source:
-            reader = pa.ipc.open_file(source)
-            check_schema(reader.schema)
-            rows = sum(reader.get_batch(b).num_rows for b in range(reader.num_record_batches))
-    except (pa.ArrowInvalid, RecordError) as err:
-        return [f"{stage}: {shard['file']}: {err}"], 0
-    if rows != shard["rows"]:
-        return [f"{stage}: {shard['file']}: {rows} rows, manifest says {shard['rows']}"], rows
-    return [], rows
+    problems, rows = check_shard_file(manifest.resolve(shard["file"]), shard)
+    # Name the file as the manifest does (paths are relative to it), under its stage.
+    return [f"{stage}: {shard['file']}: {p.split(': ', 1)[1]}" for p in problems], rows
 
 
 def validate_mix(path: str | Path) -> list[str]:
