@@ -16,7 +16,7 @@ from typing import Any
 
 from slime_data.record import Record, Reject
 from slime_data.sources import prompts
-from slime_data.sources.base import SourceAdapter, SourceNotFound, register
+from slime_data.sources.base import SourceAdapter, register
 from slime_data.sources.common import (
     BAD_JSON,
     BAD_VALUE,
@@ -65,8 +65,7 @@ split: train (the whole file)"""
 
     def read(self, root: Path, split: str) -> Iterator[Record | Reject]:
         root = self.locate(root)
-        if split not in SPLITS:
-            raise SourceNotFound(f"{self.name}: no split {split!r}; the release has only {', '.join(SPLITS)}")
+        self.require_split(split, SPLITS)
         for line in iter_jsonl(root / ANNOTATIONS):
             native_id = native_id_of(line.value, line.number)
             if line.error is not None:

@@ -41,6 +41,11 @@ class SourceAdapter(ABC):
     def read(self, root: Path, split: str) -> Iterator[Record | Reject]:
         """Yield records (image path relative to ``root``) or rejects, in a stable order."""
 
+    def require_split(self, split: str, present: list[str] | tuple[str, ...]) -> None:
+        """Raise ``SourceNotFound`` naming the present splits when ``split`` is not one of them."""
+        if split not in present:
+            raise SourceNotFound(f"{self.name}: no split {split!r}; present: {', '.join(present)}")
+
     def reject(self, native_id: str, reason: str, detail: str = "") -> Reject:
         return Reject(id=f"{self.name}/{native_id}", source=self.name, step=SOURCE_STEP, reason=reason, detail=detail)
 

@@ -171,6 +171,5 @@ split: train (the whole jsonl)"""
 
     def read(self, root: Path, split: str) -> Iterator[Record | Reject]:
         root = self.locate(root)
-        if split not in SPLITS:
-            raise SourceNotFound(f"{self.name}: no split {split!r}; the jsonl has only {', '.join(SPLITS)}")
+        self.require_split(split, SPLITS)
         yield from read_llava_jsonl(self, root, split, filename=ANNOTATIONS, dataset_dir="geoqa+", task="geometry")

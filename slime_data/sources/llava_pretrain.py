@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from slime_data.record import Record, Reject
-from slime_data.sources.base import SourceAdapter, SourceNotFound, register
+from slime_data.sources.base import SourceAdapter, register
 from slime_data.sources.common import (
     image_ref,
     iter_json_list,
@@ -49,8 +49,7 @@ class LLaVAPretrain(SourceAdapter):
 
     def read(self, root: Path, split: str) -> Iterator[Record | Reject]:
         root = self.locate(root)
-        if split not in SPLITS:
-            raise SourceNotFound(f"{self.name}: no split {split!r}; the release has only {', '.join(SPLITS)}")
+        self.require_split(split, SPLITS)
         image_dir = "images/" if (root / "images").is_dir() else ""
         for index, item in enumerate(iter_json_list(root / ANNOTATIONS)):
             native_id = native_id_of(item, index, allow_int=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from slime_data.record import Record, Reject
-from slime_data.sources.base import SourceAdapter, SourceNotFound, register
+from slime_data.sources.base import SourceAdapter, register
 from slime_data.sources.common import (
     image_ref,
     iter_json_list,
@@ -52,8 +52,7 @@ class ShareGPT4V(SourceAdapter):
 
     def read(self, root: Path, split: str) -> Iterator[Record | Reject]:
         root = self.locate(root)
-        if split not in SPLITS:
-            raise SourceNotFound(f"{self.name}: no split {split!r}; the release has only {', '.join(SPLITS)}")
+        self.require_split(split, SPLITS)
         annotations = root / "sharegpt4v" / ANNOTATIONS
         if not annotations.is_file():
             annotations = root / ANNOTATIONS
