@@ -12,21 +12,21 @@ interrupted run leaves no half-written set; a rerun replaces an earlier synth ou
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import random
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from slime_data.parallel import map_in_processes
 from slime_data.synth import chart, document, geometry, table
 from slime_data.synth.captions import caption_entry, caption_image_path
 from slime_data.synth.figure import FigureKind
@@ -140,17 +140,6 @@ def _save(image: Image.Image, path: Path, fmt: str, **options: Any) -> None:
     image.save(path, fmt, **options)
 
 
-def _run_jobs(jobs: list[Job], out_dir: Path, workers: int) -> Iterator[dict[str, Any]]:
-    """Results in job order. Workers are spawned (not forked): the caller may hold threads."""
-    if workers <= 1 or len(jobs) <= 1:
-        yield from (run_job(job, str(out_dir)) for job in jobs)
-        return
-    context = multiprocessing.get_context("spawn")
-    chunk = max(1, len(jobs) // (workers * 8))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        yield from pool.map(run_job, jobs, [str(out_dir)] * len(jobs), chunksize=chunk)
-
-
 @dataclass
 class SynthSummary:
     out: Path
@@ -192,7 +181,7 @@ def _write(
     sizes: dict[str, tuple[int, int]] = {}
     captions: list[dict[str, Any]] = []
     with open(out / QA_FILE, "w", encoding="utf-8") as qa_file, open(out / FIGURES_FILE, "w", encoding="utf-8") as figures_file:
-        for result in _run_jobs(plan_jobs(config), out, workers):
+        for result in map_in_processes(partial(run_job, out_dir=str(out)), plan_jobs(config), workers):
             if "caption" in result:
                 captions.append(result["caption"])
             else:
