@@ -12,12 +12,10 @@ only the output shards that have no completion marker. Output layout::
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import shutil
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +30,7 @@ from slime_data.mix.manifest import MIX_KIND, MIX_VERSION, relative, write_mix_m
 from slime_data.mix.plan import Plan, plan_stage
 from slime_data.mix.recipe import MixRecipe, recipe_config
 from slime_data.mix.write import ShardJob, read_marker, write_shard
+from slime_data.parallel import map_in_processes
 from slime_data.shards import CARD, MANIFEST, REJECTS, config_hash, fsync_write, render_card, shard_name, shard_set_manifest
 
 WORK_DIR = ".work"
@@ -107,18 +106,9 @@ def _finished(job: ShardJob) -> bool:
 
 
 def run_jobs(jobs: list[ShardJob], workers: int, on_rows: Callable[[int], None] | None) -> None:
-    if workers > 1 and len(jobs) > 1:
-        # spawn, not fork: workers start clean (no inherited locks or mmaps from the planner). An
-        # executor, not a Pool: a worker that dies (OOM killer) fails the run instead of hanging it.
-        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=mp.get_context("spawn")) as pool:
-            for done in as_completed([pool.submit(write_shard, job) for job in jobs]):
-                if on_rows is not None:
-                    on_rows(done.result()["shard"]["rows"])
-    else:
-        for job in jobs:
-            done = write_shard(job)
-            if on_rows is not None:
-                on_rows(done["shard"]["rows"])
+    for done in map_in_processes(write_shard, jobs, workers):
+        if on_rows is not None:
+            on_rows(done["shard"]["rows"])
 
 
 def finish_stage(plan: Plan, stage: dict[str, Any], recipe: MixRecipe, target: int, out: Path, work_dir: Path, command: str) -> dict[str, Any]:
