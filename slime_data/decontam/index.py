@@ -24,22 +24,30 @@ A training row matches a benchmark item when any of these holds (checked in this
 
 ``stats`` says, per benchmark, how many items each rule can catch, so a report can show what a
 benchmark without images or stems leaves uncovered.
+
+``match_batch`` applies these rules exactly, vectorised: the text comes from Arrow
+(``decontam.rows``), and only for the rows whose bytes leave a passage or question possible
+(``decontam.sketch``), which is next to none of them.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import xxhash
 
 from slime_data.decontam.benchmarks import Benchmark, BenchmarkItem, answer_forms
+from slime_data.decontam.rows import HumanLines
+from slime_data.decontam.sketch import Sketch, skeleton_keys
 from slime_data.dedup.hamming import MultiIndexHash
 from slime_data.dedup.shingles import ngram_keys
-from slime_data.dedup.text import human_text, normalize_text, tokens
+from slime_data.dedup.text import normalize_text, tokens
 from slime_data.images import ImageRejected, prepare_image
 
 IMAGE, QUESTION, OPTIONS = "image", "question", "options"
@@ -63,6 +71,17 @@ def _key(text: str) -> int:
     return xxhash.xxh3_64_intdigest(text.encode())
 
 
+def _as_binary(texts: Iterable[str]) -> pa.Array:
+    """``texts`` as Arrow binary, in order. A lone surrogate (a Python str may hold one, from a JSON
+    escape) stays, as bytes that no row's text (valid UTF-8) equals."""
+    return pa.array([text.encode("utf-8", "surrogatepass") for text in texts], pa.binary())
+
+
+def _token_prefixes(questions: Iterable[str]) -> set[str]:
+    """Every normalised question's prefixes that end at a token: "a b c" -> "a", "a b", "a b c"."""
+    return {" ".join(words[:end]) for words in (q.split(" ") for q in questions) for end in range(1, len(words) + 1)}
+
+
 def _short(text: str, limit: int = 80) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -80,6 +99,8 @@ class BenchmarkIndex:
         }
         covered: set[int] = set()
         self._index_images(max_hamming, covered)
+        # Matching needs no images: without them the index pickles small, for worker processes.
+        self.items = [(name, replace(item, images=[])) for name, item in self.items]
         self._index_questions(covered)
         self._index_options(min_option_chars, covered)
         for index, (name, _) in enumerate(self.items):
@@ -106,13 +127,13 @@ class BenchmarkIndex:
         self._images = MultiIndexHash(np.array(hashes, dtype=np.uint64), max_hamming)
 
     def _index_questions(self, covered: set[int]) -> None:
-        self._exact: dict[int, list[int]] = defaultdict(list)  # normalised question -> items
+        self._exact: dict[str, list[int]] = defaultdict(list)  # normalised question -> items
         self._vocab: dict[str, int] = {}
         passages: list[tuple[int, list[int]]] = []  # (item, token ids) of every long text
         for index, (_, item) in enumerate(self.items):
             question_tokens = tokens(item.question) if item.question else []
             if 0 < len(question_tokens) < self.ngram:
-                self._exact[_key(" ".join(question_tokens))].append(index)
+                self._exact[" ".join(question_tokens)].append(index)
             elif question_tokens:
                 passages.append((index, [self._vocab.setdefault(t, len(self._vocab)) for t in question_tokens]))
             context_tokens = tokens(item.context) if item.context else []
@@ -136,7 +157,7 @@ class BenchmarkIndex:
         for index in set(owners.tolist()) - distinctive_items:
             question = self.items[index][1].question
             if question:
-                self._exact[_key(normalize_text(question))].append(index)
+                self._exact[normalize_text(question)].append(index)
                 self.stats[self.items[index][0]]["templated"] += 1
         for index in distinctive_items:
             self.stats[self.items[index][0]]["passages"] += 1
@@ -144,6 +165,10 @@ class BenchmarkIndex:
             for index in items:
                 self.stats[self.items[index][0]]["exact_questions"] += 1
         covered.update(distinctive_items, (i for items in self._exact.values() for i in items))
+        self._vocab_tokens = _as_binary(self._vocab)  # position = token id
+        prefixes = sorted(_token_prefixes(self._exact))
+        self._question_prefixes = _as_binary(prefixes)
+        self._prefix_skeletons = skeleton_keys([p for p in prefixes if p.isascii()])  # an ASCII line can only be those
 
     def _index_options(self, min_chars: int, covered: set[int]) -> None:
         keyed: list[tuple[int, int]] = []
@@ -173,20 +198,35 @@ class BenchmarkIndex:
 
     # -- matching ------------------------------------------------------------------------
     def match_batch(self, batch: pa.RecordBatch) -> list[Match | None]:
-        """The first match of every row of ``batch`` (needs ``MATCH_COLUMNS``), or None."""
-        n = batch.num_rows
-        found: list[Match | None] = [None] * n
+        """The first match of every row of ``batch`` (needs ``MATCH_COLUMNS``), or None.
+
+        Rules apply in order (image, passage, exact question, options), each only to rows no
+        earlier rule matched. Text is read from Arrow, and only for rows whose bytes leave a
+        passage or question possible (``Sketch``); the question check runs in Python only for
+        rows with a line that starts some benchmark question.
+        """
+        found: list[Match | None] = [None] * batch.num_rows
         self._match_images(batch, found)
-        conversations = batch.column("conversations").to_pylist()
-        answers, choices = batch.column("answer").to_pylist(), batch.column("choices").to_pylist()
-        texts = [human_text(c or []) for c in conversations]
-        self._match_passages(texts, found)
-        for row in range(n):
-            if found[row] is None:
-                found[row] = self._match_exact(texts[row], answers[row], choices[row])
-            if found[row] is None and choices[row]:
-                found[row] = self._match_options(choices[row])
+        conversations = batch.column("conversations")
+        rows = self._rows_to_read(conversations)
+        if len(rows):
+            lines = HumanLines.of(conversations, rows)
+            self._match_passages(lines, found)
+            self._match_exact(lines, batch.column("answer"), batch.column("choices"), found)
+        self._match_options(batch.column("choices"), found)
         return found
+
+    def _rows_to_read(self, conversations: pa.Array) -> np.ndarray:
+        """Rows ((R,) int64, increasing) whose human text may share a passage with or equal a question."""
+        if not len(self._passage_keys) and not self._exact:
+            return np.zeros(0, dtype=np.int64)
+        sketch = Sketch.of(conversations)
+        read = ~sketch.ascii
+        if len(self._passage_keys):
+            read |= sketch.max_tokens >= self.ngram
+        if self._exact:
+            read |= sketch.rows_with_line_key_in(self._prefix_skeletons)
+        return np.flatnonzero(read)
 
     def _match_images(self, batch: pa.RecordBatch, found: list[Match | None]) -> None:
         phash = batch.column("phash")
@@ -204,17 +244,16 @@ class BenchmarkIndex:
             name, item = self.items[index]
             found[int(rows[qi])] = Match(name, item.item_id, IMAGE, f"image within {distance} bits of {name} item {item.item_id}")
 
-    def _match_passages(self, texts: list[str], found: list[Match | None]) -> None:
+    def _match_passages(self, lines: HumanLines, found: list[Match | None]) -> None:
         if not len(self._passage_keys):
             return
-        ids = [[self._vocab.get(t, -1) for t in tokens(text)] for text in texts]
-        keys, rows = ngram_keys(
-            np.array([t for row in ids for t in row], dtype=np.int64), np.array([len(r) for r in ids], dtype=np.int64), self.ngram
-        )
-        at = np.searchsorted(self._passage_keys, keys)
-        at = np.minimum(at, len(self._passage_keys) - 1)
+        rows, row_tokens, lengths = lines.tokens_of_rows_with(self.ngram)
+        ids = pc.index_in(row_tokens.cast(pa.binary()), value_set=self._vocab_tokens).fill_null(-1).to_numpy()
+        keys, windows = ngram_keys(ids, lengths, self.ngram)  # windows: positions in ``rows``
+        at = np.minimum(np.searchsorted(self._passage_keys, keys), len(self._passage_keys) - 1)
         hit = self._passage_keys[at] == keys
-        for row, position in zip(rows[hit].tolist(), at[hit].tolist()):
+        # A row's windows are in text order: its first hit is the one reported.
+        for row, position in zip(rows[windows[hit]].tolist(), at[hit].tolist()):
             if found[row] is None:
                 name, item = self.items[int(self._passage_items[position])]
                 found[row] = Match(
@@ -222,14 +261,23 @@ class BenchmarkIndex:
                     f"shares a {self.ngram}-token passage with {name} item {item.item_id}: {_short(item.question or item.context or '')!r}",
                 )
 
-    def _match_exact(self, text: str, answer: str | None, choices: list[str] | None) -> Match | None:
+    def _match_exact(self, lines: HumanLines, answers: pa.Array, choices: pa.Array, found: list[Match | None]) -> None:
         if not self._exact:
-            return None
-        lines = [line for line in (normalize_text(raw) for raw in text.splitlines()) if line]
+            return
+        ranges = lines.line_ranges()
+        # A run of lines equals a question only if its first line is a prefix of one: other rows cannot match.
+        for row in lines.rows_with_line_in(self._question_prefixes).tolist():
+            if found[row] is None:
+                row_lines = lines.texts[ranges[row] : ranges[row + 1]].to_pylist()
+                found[row] = self._exact_question(row_lines, answers[row].as_py(), choices[row].as_py())
+
+    def _exact_question(self, lines: list[str], answer: str | None, choices: list[str] | None) -> Match | None:
+        """The first run of 1..MAX_LINES_PER_QUESTION of ``lines`` (normalised, non-empty) that is a
+        question whose answers agree with the row's (when both have one)."""
         row_answers = {normalize_text(a) for a in answer_forms(answer, choices)} - {""}
         for start in range(len(lines)):
             for stop in range(start + 1, min(start + MAX_LINES_PER_QUESTION, len(lines)) + 1):
-                for index in self._exact.get(_key(" ".join(lines[start:stop])), ()):
+                for index in self._exact.get(" ".join(lines[start:stop]), ()):
                     name, item = self.items[index]
                     item_answers = {normalize_text(a) for a in item.answers} - {""}
                     if row_answers and item_answers and not row_answers & item_answers:
@@ -237,7 +285,16 @@ class BenchmarkIndex:
                     return Match(name, item.item_id, QUESTION, f"question equals {name} item {item.item_id}: {_short(item.question or '')!r}")
         return None
 
-    def _match_options(self, choices: list[str]) -> Match | None:
+    def _match_options(self, choices: pa.Array, found: list[Match | None]) -> None:
+        if not self._options:
+            return
+        # An option set of fewer than two options has no key (``_option_key``).
+        with_options = pc.fill_null(pc.greater_equal(pc.list_value_length(choices), 2), False)
+        for row in np.flatnonzero(with_options.to_numpy(zero_copy_only=False)).tolist():
+            if found[row] is None:
+                found[row] = self._same_options(choices[row].as_py())
+
+    def _same_options(self, choices: list[str]) -> Match | None:
         key = self._option_key(choices, self._min_option_chars)
         index = self._options.get(key) if key is not None else None
         if index is None:

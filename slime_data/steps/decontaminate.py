@@ -30,7 +30,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from slime_data.decontam.benchmarks import FORMATS, read_benchmark
-from slime_data.decontam.index import MATCH_COLUMNS, BenchmarkIndex
+from slime_data.decontam.index import BenchmarkIndex
+from slime_data.decontam.scan import Verdict, match_shard
+from slime_data.parallel import map_in_processes
 from slime_data.paths import expand_path
 from slime_data.shards import ShardSet
 from slime_data.steps.base import GlobalStep, register_step
@@ -58,11 +60,14 @@ class DecontaminateParams(BaseModel):
 @register_step
 class Decontaminate(GlobalStep):
     name = "decontaminate"
-    context_keys = ("root", "recipe_dir")
+    context_keys = ("root", "recipe_dir", "workers")
 
-    def __init__(self, root: str | Path | None = None, recipe_dir: str | Path | None = None, **params: object) -> None:
+    def __init__(
+        self, root: str | Path | None = None, recipe_dir: str | Path | None = None, workers: int = 1, **params: object
+    ) -> None:
         super().__init__()
         self.params = DecontaminateParams(**params)
+        self.workers = workers
         base = root if root is not None else recipe_dir
         self.base_dir = Path(base) if base is not None else None
         self.stats: dict[str, dict[str, int]] = {}
@@ -81,16 +86,17 @@ class Decontaminate(GlobalStep):
         p = self.params
         return BenchmarkIndex(benchmarks, max_hamming=p.max_hamming, ngram=p.ngram, min_option_chars=p.min_option_chars)
 
-    def plan(self, shard_set: ShardSet, exclude: Collection[str] = ()) -> dict[str, tuple[str, str]]:
+    def plan(self, shard_set: ShardSet, exclude: Collection[str] = ()) -> dict[str, Verdict]:
+        """Match the shard files in ``workers`` processes (each gets the index, pickled: it is small)."""
         index = self.build_index()
-        drops: dict[str, tuple[str, str]] = {}
-        for batch in shard_set.iter_batches(columns=MATCH_COLUMNS):
-            for record_id, match in zip(batch.column("id").to_pylist(), index.match_batch(batch)):
-                if match is not None and record_id not in exclude:
-                    drops[record_id] = (match.reason, match.detail)
+        drops: dict[str, Verdict] = {}
+        jobs = [(index, path) for path in shard_set.shard_paths]
+        for matches in map_in_processes(match_shard, jobs, self.workers):
+            drops.update((record_id, verdict) for record_id, verdict in matches if record_id not in exclude)
         matched = Counter(reason for reason, _ in drops.values())
         self.stats = {name: {**counts, "rows_dropped": 0} for name, counts in index.stats.items()}
         for reason, count in matched.items():
             self.stats[reason.split(":", 1)[1]]["rows_dropped"] += count
         self.drops = drops
         return drops
+

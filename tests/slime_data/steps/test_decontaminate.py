@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from slime_data import shards
 from slime_data.build.recipe import BuildRecipe, StepSpec, build_step
+from slime_data.decontam import scan
 from slime_data.paths import PACKAGE_DIR
 from slime_data.record import Record, Reject
 from slime_data.runner import apply_steps
@@ -98,6 +100,19 @@ def test_planted_benchmark_items_are_dropped(planted: dict[str, Record], tmp_pat
     assert {r.id for r in kept} == {f"t/{name}" for name in planted} - set(drops)
     assert counts[0].to_json() == {"step": "decontaminate", "in": 10, "out": 5, "rejected": 5}
     assert len(out) == len(shard_set)
+
+
+def test_workers_and_match_batches_change_nothing(planted: dict[str, Record], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shards, "BATCH_ROWS", 1)  # a record batch per row: matching joins them into batches
+    with ShardWriter(tmp_path / "set", command="test", max_shard_rows=6) as writer:  # two shard files: 6 + 4 rows
+        for record in planted.values():
+            writer.add(record)
+    shard_set = ShardSet(tmp_path / "set")
+    expected = Decontaminate(benchmarks=BENCHMARKS).plan(shard_set)
+    assert len(expected) == 5
+    monkeypatch.setattr(scan, "MATCH_ROWS", 4)  # batches of 4 + 2 | 4 rows
+    assert Decontaminate(benchmarks=BENCHMARKS).plan(shard_set) == expected
+    assert Decontaminate(benchmarks=BENCHMARKS, workers=2).plan(shard_set) == expected  # a process per shard file
 
 
 def test_benchmark_images_are_matched_by_perceptual_hash(tmp_path: Path) -> None:
