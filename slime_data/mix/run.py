@@ -29,7 +29,7 @@ from slime_data.mix.inputs import MixInput, open_inputs
 from slime_data.mix.manifest import MIX_KIND, MIX_VERSION, relative, write_mix_manifest
 from slime_data.mix.plan import Plan, plan_stage
 from slime_data.mix.recipe import MixRecipe, recipe_config
-from slime_data.mix.write import ShardJob, read_marker, write_shard
+from slime_data.mix.write import ShardJob, read_marker, release_input_maps, write_shard
 from slime_data.parallel import map_in_processes
 from slime_data.shards import CARD, MANIFEST, REJECTS, config_hash, fsync_write, render_card, shard_name, shard_set_manifest
 
@@ -109,6 +109,7 @@ def run_jobs(jobs: list[ShardJob], workers: int, on_rows: Callable[[int], None] 
     for done in map_in_processes(write_shard, jobs, workers):
         if on_rows is not None:
             on_rows(done["shard"]["rows"])
+    release_input_maps()  # jobs that ran in this process leave their inputs mapped for the next one
 
 
 def finish_stage(plan: Plan, stage: dict[str, Any], recipe: MixRecipe, target: int, out: Path, work_dir: Path, command: str) -> dict[str, Any]:
