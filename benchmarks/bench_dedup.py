@@ -147,11 +147,12 @@ def text_ours(n: int, min_jaccard: float) -> dict:
     baseline = _start_peak()
     start = time.perf_counter()
     dedup = NearDedup(NearDedupParams(min_jaccard=min_jaccard, num_perm=NUM_PERM, bands=BANDS, rows=ROWS, shingle=SHINGLE))
-    minhash = dedup.hasher.signatures(texts)
+    text_array = pa.array(texts, pa.large_string())
+    minhash = dedup.hasher.signatures(text_array)
     text_key = np.array([xxhash.xxh3_64_intdigest(t.encode()) for t in texts], dtype=np.uint64)
     zeros = np.zeros(len(texts), np.uint64)
     ids = pa.array([f"q/{i:07d}" for i in range(len(texts))])
-    sigs = Signatures(ids, np.zeros(len(texts), bool), zeros, zeros, zeros.astype(np.int64), text_key, minhash)
+    sigs = Signatures(ids, np.zeros(len(texts), bool), zeros, zeros, zeros.astype(np.int64), text_key, np.arange(len(texts)), text_array, minhash)
     pairs = [np.stack([i, j]) for i, j in dedup.pairs(sigs)]
     seconds = time.perf_counter() - start
     found = np.concatenate(pairs, axis=1).T.tolist() if pairs else []

@@ -32,6 +32,7 @@ from slime_data.runner import StepCount, Unit, UnitPipeline, UnitResult, add_usa
 from slime_data.shards import ShardSet, ShardWriter, config_hash, load_manifest
 from slime_data.sources.base import SourceNotFound
 from slime_data.steps.base import GlobalStep, Step
+from slime_data.steps.dedup import release_signatures
 
 STAGE1 = ".stage1"
 
@@ -141,6 +142,7 @@ def run_phase2(
     dropped: set[str] = set()
     for step in steps:
         dropped.update(step.plan(source_set, exclude=dropped))
+    release_signatures(source_set)  # the dedup signatures (~250 bytes a row) are not needed for the filtering pass
     stream, counts = apply_steps(iter(source_set), steps)
     with ShardWriter(out, command=command, config=raw_recipe, name=recipe.name) as writer:
         writer.add_all(Reject(**r) for r in source_set.rejects())

@@ -10,11 +10,42 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 # Candidate pairs materialised at once; bounds memory whatever the bucket sizes.
 PAIR_CHUNK = 2**20
 # Keys up to this many bits are looked up in a table of 2^bits + 1 offsets (8 MiB at 20).
 TABLE_BITS = 20
+
+
+def repeated(keys: np.ndarray) -> np.ndarray:
+    """(n,) bool: the key occurs more than once in ``keys`` (n,) uint64.
+
+    One ``np.sort`` of the keys (no argsort: several times faster) finds the repeated values,
+    and a hash lookup (``pc.is_in``) marks their rows. When few keys repeat, whatever groups or
+    joins the keys next can run on those rows alone.
+    """
+    ordered = np.sort(keys)
+    values = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    if not values.size:
+        return np.zeros(len(keys), dtype=bool)
+    return pc.is_in(pa.array(keys), value_set=pa.array(values)).to_numpy(zero_copy_only=False)
+
+
+def groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Group equal keys: ``(group (n,) int64, first (g,) int64)``, each row's group and each group's first row.
+
+    Groups are numbered in order of their first row; the same partition as ``np.unique(keys,
+    return_index=True, return_inverse=True)``, but only the rows whose key repeats are sorted.
+    """
+    representative = np.arange(len(keys))
+    shared = np.flatnonzero(repeated(keys))
+    order = shared[np.argsort(keys[shared], kind="stable")]
+    starts = np.r_[True, keys[order][1:] != keys[order][:-1]] if order.size else np.zeros(0, bool)
+    representative[order] = order[starts][np.cumsum(starts) - 1]
+    is_first = representative == np.arange(len(keys))
+    return (np.cumsum(is_first) - 1)[representative], np.flatnonzero(is_first)
 
 
 class SortedKeys:

@@ -6,10 +6,11 @@ order). Everything else in the cluster is dropped with a reason and the id that 
 
 - ``ExactDedup``: same image content hash and same normalised question; rows without an image:
   same normalised conversation (question and answer).
-- ``NearDedup``: perceptual hashes within ``max_hamming`` bits *and* MinHash-estimated Jaccard
-  of the normalised questions at least ``min_jaccard``. The same image with a different
-  question is kept (VQA sets ask many questions per chart). Rows without an image: MinHash
-  Jaccard of the whole conversation alone.
+- ``NearDedup``: perceptual hashes within ``max_hamming`` bits *and* Jaccard similarity of the
+  normalised questions' character shingles at least ``min_jaccard``. The same image with a
+  different question is kept (VQA sets ask many questions per chart). Rows without an image:
+  Jaccard of the whole conversation alone. MinHash LSH finds the candidate texts; the decision
+  is the exact Jaccard of their shingle sets, not the MinHash estimate (``NearDedup.similar``).
 
 The build pipeline calls them through the steps in ``slime_data.steps.dedup``; the mix and
 ``slime-data merge`` can call them directly on signatures of several shard sets::
@@ -26,17 +27,22 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
+import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from slime_data.dedup.hamming import MultiIndexHash, hamming
 from slime_data.dedup.minhash import MinHasher, band_keys, estimated_jaccard, lsh_pairs
-from slime_data.dedup.pairs import SortedKeys
+from slime_data.dedup.pairs import SortedKeys, groups, repeated
+from slime_data.dedup.shingles import GOLDEN, mix64, shingle_jaccard
 from slime_data.dedup.signatures import Signatures
 from slime_data.dedup.unionfind import UnionFind
 
 # Question clusters up to this many image rows compare all their pairs (at most n x 64 checks
 # in all); larger ones use multi-index hashing.
 SMALL_CLUSTER = 128
+# Text pairs whose MinHash estimate is this many standard deviations below min_jaccard are not
+# compared exactly (see NearDedup.similar).
+ESTIMATE_MARGIN_SD = 5
 EXACT_REASON = "exact_duplicate"
 NEAR_REASON = "near_duplicate"
 
@@ -50,14 +56,14 @@ class DropPlan:
 
 
 def keepers(roots: np.ndarray, pixels: np.ndarray, id_rank: np.ndarray) -> np.ndarray:
-    """(n,) for every row, the row kept for its cluster: most pixels, then lowest id rank."""
+    """(n,) for every row, the row kept for its cluster (the rows with its root): most pixels, then lowest id rank."""
     order = np.lexsort((id_rank, -pixels, roots))  # by cluster, then best first
     sorted_roots = roots[order]
     first = np.ones(len(roots), dtype=bool)
     first[1:] = sorted_roots[1:] != sorted_roots[:-1]
-    kept_of_root = np.empty(len(roots), dtype=np.int64)
-    kept_of_root[sorted_roots[first]] = order[first]
-    return kept_of_root[roots]
+    kept = np.empty(len(roots), dtype=np.int64)
+    kept[order] = order[first][np.cumsum(first) - 1]
+    return kept
 
 
 class _ClusterDedup(ABC):
@@ -81,11 +87,14 @@ class _ClusterDedup(ABC):
             union.union(left, right)
             n_pairs += len(left)
         roots = union.roots()
-        kept = keepers(roots, sigs.pixels, sigs.id_rank())
-        dropped = np.flatnonzero(kept != np.arange(n))
         sizes = np.bincount(roots, minlength=n)
+        # Only rows that share their cluster need a keeper: usually a small fraction.
+        members = np.flatnonzero(sizes[roots] > 1)
+        id_rank = pc.rank(sigs.ids.take(members), tiebreaker="first").to_numpy() if members.size else members
+        kept = members[keepers(roots[members], sigs.pixels[members], id_rank)]
+        dropped, kept = members[kept != members], kept[kept != members]
         dropped_ids = sigs.ids.take(dropped).to_pylist()
-        kept_ids = sigs.ids.take(kept[dropped]).to_pylist()
+        kept_ids = sigs.ids.take(kept).to_pylist()
         drops = {
             record_id: (self.reason, self.describe(sigs, int(row), kept_id, int(sizes[roots[row]])))
             for record_id, kept_id, row in zip(dropped_ids, kept_ids, dropped)
@@ -98,8 +107,12 @@ class ExactDedup(_ClusterDedup):
     reason = EXACT_REASON
 
     def pairs(self, sigs: Signatures) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        # Sort by (has_image, image key, text key); equal neighbours are duplicates.
-        order = np.lexsort((sigs.text_key, sigs.image_key, sigs.has_image))
+        # Only rows whose (has_image, image key, text key) hash repeats can have a copy; sort
+        # those by the three fields: equal neighbours are duplicates.
+        with np.errstate(over="ignore"):
+            combined = mix64(mix64(sigs.image_key * GOLDEN + sigs.has_image) * GOLDEN + sigs.text_key)
+        rows = np.flatnonzero(repeated(combined))
+        order = rows[np.lexsort((sigs.text_key[rows], sigs.image_key[rows], sigs.has_image[rows]))]
         same = (
             (sigs.has_image[order][1:] == sigs.has_image[order][:-1])
             & (sigs.image_key[order][1:] == sigs.image_key[order][:-1])
@@ -116,7 +129,7 @@ class ExactDedup(_ClusterDedup):
 class NearDedupParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     max_hamming: int = Field(6, ge=0, le=32, description="perceptual-hash bits that may differ (of 64)")
-    min_jaccard: float = Field(0.8, gt=0.0, le=1.0, description="MinHash-estimated Jaccard of the questions")
+    min_jaccard: float = Field(0.8, gt=0.0, le=1.0, description="Jaccard of the questions' character shingles")
     num_perm: int = Field(64, ge=8, le=1024, description="MinHash slots per signature (2 bytes each)")
     bands: int = Field(16, ge=1, description="LSH bands; a pair is a candidate when one band agrees")
     rows: int = Field(4, ge=1, description="slots per band")
@@ -134,12 +147,13 @@ class NearDedup(_ClusterDedup):
     """Near duplicates by sorting, in bounded memory (signatures + a few arrays of n):
 
     1. distinct normalised texts; LSH over their MinHash bands gives candidate text pairs,
-       kept when the estimated Jaccard reaches ``min_jaccard``;
+       kept when their Jaccard reaches ``min_jaccard`` (``similar``);
     2. rows without an image: same text, or similar texts, are duplicates;
-    3. rows with an image: union-find over similar texts gives question clusters; rows with the
-       same perceptual hash and text collapse to one; images are compared only *inside one
-       question cluster* (all pairs of a small cluster, multi-index hashing in a large one),
-       and each pair's own question similarity is checked again.
+    3. rows with an image: union-find over similar texts gives question clusters, and a row
+       alone in its cluster has no possible partner. Among the others, rows with the same
+       perceptual hash and text collapse to one; images are compared only *inside one question
+       cluster* (all pairs of a small cluster, multi-index hashing in a large one), and each
+       pair's own question similarity is checked again.
 
     A question asked of 50K different images is one distinct text and one cluster, so its
     rows cost an image search, never 50K x 50K text comparisons.
@@ -147,8 +161,9 @@ class NearDedup(_ClusterDedup):
 
     reason = NEAR_REASON
 
-    def __init__(self, params: NearDedupParams | None = None) -> None:
+    def __init__(self, params: NearDedupParams | None = None, threads: int = 1) -> None:
         self.params = params or NearDedupParams()
+        self.threads = threads  # for the LSH band searches
         p = self.params
         self.hasher = MinHasher(num_perm=p.num_perm, shingle=p.shingle, seed=p.seed)
 
@@ -158,22 +173,40 @@ class NearDedup(_ClusterDedup):
         yield from self._text_pairs(sigs, np.flatnonzero(~sigs.has_image))
         yield from self._image_pairs(sigs, np.flatnonzero(sigs.has_image))
 
+    def similar(self, sigs: Signatures, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """(pairs,) bool: the texts of rows left[i] and right[i] have shingle Jaccard >= ``min_jaccard``.
+
+        The decision is the exact Jaccard of the two shingle sets (``shingle_jaccard``), so
+        MinHash noise does not blur the threshold. The MinHash estimate only spares that work
+        for pairs far below it: more than ``ESTIMATE_MARGIN_SD`` standard deviations (the
+        estimate's is at most 0.5 / sqrt(num_perm), 0.0625 at 64 slots), which a pair at the
+        threshold falls below with probability < 1e-6.
+        """
+        p = self.params
+        a, b = sigs.text_index[left], sigs.text_index[right]
+        margin = ESTIMATE_MARGIN_SD * 0.5 / np.sqrt(p.num_perm)
+        plausible = np.flatnonzero(estimated_jaccard(sigs.minhash, a, b) >= p.min_jaccard - margin)
+        close = np.zeros(len(left), dtype=bool)
+        exact = shingle_jaccard(sigs.texts.take(a[plausible]), sigs.texts.take(b[plausible]), p.shingle)
+        close[plausible] = exact >= p.min_jaccard
+        return close
+
     def _similar_texts(self, sigs: Signatures, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, Iterator]:
         """Distinct texts among ``rows`` and which of them are similar.
 
         Returns ``(text_of_row, representatives, similar)``: each row's index into the distinct
-        texts, one row per distinct text, and chunks of (u, v) distinct-text pairs whose
-        estimated Jaccard reaches ``min_jaccard`` (LSH candidates, verified). Working on distinct
-        texts keeps a template asked of 50K images one text, not 50K identical candidates.
+        texts, one row per distinct text, and chunks of (u, v) distinct-text pairs that are
+        ``similar`` (LSH candidates, verified). Working on distinct texts keeps a template asked
+        of 50K images one text, not 50K identical candidates.
         """
-        _, representatives, text_of_row = np.unique(sigs.text_key[rows], return_index=True, return_inverse=True)
-        representatives = rows[representatives]
+        text_of_row, first = groups(sigs.text_key[rows])
+        representatives = rows[first]
         p = self.params
 
         def similar() -> Iterator[tuple[np.ndarray, np.ndarray]]:
-            bands = band_keys(sigs.minhash[representatives], p.bands, p.rows)
-            for u, v in lsh_pairs(bands):
-                close = estimated_jaccard(sigs.minhash, representatives[u], representatives[v]) >= p.min_jaccard
+            bands = band_keys(sigs.minhash, p.bands, p.rows)  # (entries, bands), a view at 4 rows per band
+            for u, v in lsh_pairs(bands, sigs.text_index[representatives], self.threads):
+                close = self.similar(sigs, representatives[u], representatives[v])
                 yield u[close], v[close]
 
         return text_of_row, representatives, similar()
@@ -183,7 +216,7 @@ class NearDedup(_ClusterDedup):
         if len(rows) < 2:
             return
         text_of_row, representatives, similar = self._similar_texts(sigs, rows)
-        yield _distinct(rows, representatives[text_of_row])  # every row joins its text's representative
+        yield _not_self(rows, representatives[text_of_row])  # every row joins its text's representative
         for u, v in similar:
             yield representatives[u], representatives[v]
 
@@ -202,15 +235,18 @@ class NearDedup(_ClusterDedup):
         clusters = UnionFind(int(text_of_row.max()) + 1)
         for u, v in similar:
             clusters.union(u, v)
+        cluster_of_row = clusters.roots()[text_of_row]
+        shared = np.bincount(cluster_of_row)[cluster_of_row] > 1
+        rows, cluster_of_row = rows[shared], cluster_of_row[shared]
         # Rows with the same hash and the same text are duplicates outright: search one of them.
         phash, text_key = sigs.phash[rows], sigs.text_key[rows]
         order = np.lexsort((text_key, phash))
         starts = np.ones(len(order), dtype=bool)
         starts[1:] = (phash[order][1:] != phash[order][:-1]) | (text_key[order][1:] != text_key[order][:-1])
         first = order[starts]  # one row per (hash, text)
-        yield _distinct(rows[order], rows[first[np.cumsum(starts) - 1]])
+        yield _not_self(rows[order], rows[first[np.cumsum(starts) - 1]])
         searched = rows[first]
-        cluster = clusters.roots()[text_of_row[first]]
+        cluster = cluster_of_row[first]
         _, members, size = np.unique(cluster, return_inverse=True, return_counts=True)
         size_of_row = size[members]
         # Small clusters: every pair inside one, by a self-join on the cluster label.
@@ -229,8 +265,9 @@ class NearDedup(_ClusterDedup):
         """The pairs within ``max_hamming`` whose questions are the same or similar enough."""
         keep = hamming(sigs.phash[left], sigs.phash[right]) <= self.params.max_hamming
         left, right = left[keep], right[keep]
-        same_text = sigs.text_key[left] == sigs.text_key[right]
-        keep = same_text | (estimated_jaccard(sigs.minhash, left, right) >= self.params.min_jaccard)
+        keep = sigs.text_key[left] == sigs.text_key[right]
+        other = np.flatnonzero(~keep)
+        keep[other] = self.similar(sigs, left[other], right[other])
         if keep.any():
             yield left[keep], right[keep]
 
@@ -239,7 +276,7 @@ class NearDedup(_ClusterDedup):
         return f"{what} close to {kept_id} (kept; cluster of {cluster_size})"
 
 
-def _distinct(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _not_self(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The pairs that are not a row paired with itself."""
     keep = left != right
     return left[keep], right[keep]

@@ -1,4 +1,5 @@
-"""Windows over many rows at once: character shingles for MinHash, token n-grams for decontamination.
+"""Windows over many rows at once: character shingles for MinHash and their exact Jaccard, token
+n-grams for decontamination.
 
 Rows (strings, token lists) are laid end to end in one flat array; ``row_windows`` gives the
 start of every length-``k`` window that stays inside its row, so one numpy expression handles
@@ -16,15 +17,20 @@ import pyarrow as pa
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_LOW_BYTES = np.array([2 ** (8 * b) - 1 for b in range(9)], dtype=np.uint64)  # [b]: the low b bytes set
+_CODE_BITS = 40  # shingle_jaccard: bits of a k-gram's code; the pair index takes the 24 above them
 
 
 def mix64(x: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser, elementwise on uint64 (wrapping arithmetic)."""
-    x = np.asarray(x, dtype=np.uint64)
+    """splitmix64 finaliser, elementwise on uint64 (wrapping arithmetic): a new array."""
+    x = np.array(x, dtype=np.uint64)  # a copy, so the steps below can work in place
     with np.errstate(over="ignore"):
-        x = (x ^ (x >> np.uint64(30))) * _MIX1
-        x = (x ^ (x >> np.uint64(27))) * _MIX2
-        return x ^ (x >> np.uint64(31))
+        x ^= x >> np.uint64(30)
+        x *= _MIX1
+        x ^= x >> np.uint64(27)
+        x *= _MIX2
+        x ^= x >> np.uint64(31)
+    return x
 
 
 def row_windows(lengths: np.ndarray, k: int, short_rows: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -37,11 +43,11 @@ def row_windows(lengths: np.ndarray, k: int, short_rows: bool = True) -> tuple[n
     """
     lengths = np.asarray(lengths, dtype=np.int64)
     counts = np.maximum(lengths - k + 1, 1 if short_rows else 0)
+    first = np.cumsum(counts) - counts  # each row's first window
     row_offsets = np.cumsum(lengths) - lengths
-    first = np.cumsum(counts) - counts
-    within = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(first, counts)
     rows = np.repeat(np.arange(len(lengths), dtype=np.int64), counts)
-    return row_offsets[rows] + within, rows
+    # Window w of row r starts at row_offsets[r] + (w - first[r]).
+    return np.arange(int(counts.sum()), dtype=np.int64) + (row_offsets - first)[rows], rows
 
 
 def first_of_each_row(rows: np.ndarray) -> np.ndarray:
@@ -60,29 +66,71 @@ def string_buffer(texts: Sequence[str] | pa.Array) -> tuple[np.ndarray, np.ndarr
     return data[offsets[0] : offsets[-1]], np.diff(offsets)
 
 
-def char_shingles(texts: Sequence[str] | pa.Array, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Hashed byte k-grams (k <= 8) of every text: ``(shingles (W,) uint64, first (n,) int64)``.
+def packed_kgrams(texts: Sequence[str] | pa.Array, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The byte k-grams (k <= 8) of every text, each packed little-endian into a uint64.
 
-    A text shorter than ``k`` bytes is one shingle of its own bytes (zero-padded), so an empty
-    or very short text still has a signature.
+    Returns ``(packed (W,) uint64, rows (W,) int64)``: the k-grams in text order and the text
+    each belongs to. A text shorter than ``k`` bytes is one k-gram of its own bytes
+    (zero-padded), so an empty or very short text still has one.
     """
     if not 1 <= k <= 8:
         raise ValueError(f"shingle size must be 1..8 bytes, got {k}")
     data, lengths = string_buffer(texts)
     starts, rows = row_windows(lengths, k)
-    # Pack the k bytes at every offset of the buffer with contiguous shifted slices, then pick
-    # the window starts: far cheaper than gathering k bytes per window.
-    padded = np.concatenate([data, np.zeros(k, dtype=np.uint8)]).astype(np.uint64)
-    at_offset = np.zeros(len(data) + 1, dtype=np.uint64)
-    for i in range(k):
-        at_offset |= padded[i : i + len(data) + 1] << np.uint64(8 * i)
-    packed = at_offset[starts]
-    # Rows shorter than k: their single window must not see the next row's bytes.
-    short = np.flatnonzero(lengths[rows] < k)
-    if short.size:
-        keep_bits = lengths[rows[short]].astype(np.uint64) * np.uint64(8)
-        packed[short] &= (np.uint64(1) << keep_bits) - np.uint64(1)
+    # The 8 bytes at every offset of the buffer, read as one little-endian uint64: an
+    # unaligned view with a stride of one byte, no copy. Masking keeps the first k.
+    padded = np.concatenate([data, np.zeros(8, dtype=np.uint8)])
+    words = np.ndarray(len(data) + 1, dtype="<u8", buffer=padded, strides=(1,))
+    packed = words[starts] & _LOW_BYTES[k]
+    # Texts shorter than k: their single k-gram must not see the next text's bytes.
+    short = np.flatnonzero(lengths < k)
+    packed[np.searchsorted(rows, short)] &= _LOW_BYTES[lengths[short]]
+    return packed, rows
+
+
+def char_shingles(texts: Sequence[str] | pa.Array, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Hashed byte k-grams of every text: ``(shingles (W,) uint64, first (n,) int64)``, where
+    text i's shingles are ``shingles[first[i]:first[i + 1]]`` (see ``packed_kgrams``)."""
+    packed, rows = packed_kgrams(texts, k)
     return mix64(packed), first_of_each_row(rows)
+
+
+def shingle_jaccard(left: pa.Array, right: pa.Array, k: int, chunk: int = 2**14) -> np.ndarray:
+    """(pairs,) float64: the Jaccard similarity of the byte k-gram *sets* of left[i] and right[i].
+
+    Exact for k <= 5 (a k-gram is its own 40-bit code); longer k-grams compare by 40-bit
+    fingerprints, so two different k-grams of one pair coincide with probability ~1e-8.
+    Vectorised over ``chunk`` pairs at a time: each k-gram is tagged with its pair in the top
+    24 bits, and a sort finds the (pair, k-gram) codes both sides share.
+    """
+    if chunk > 2 ** (64 - _CODE_BITS):
+        raise ValueError(f"at most {2 ** (64 - _CODE_BITS)} pairs per chunk, got {chunk}")
+    out = np.empty(len(left), dtype=np.float64)
+    for start in range(0, len(left), chunk):
+        pieces = left.slice(start, chunk), right.slice(start, chunk)
+        out[start : start + len(pieces[0])] = _jaccard_chunk(*pieces, k)
+    return out
+
+
+def _jaccard_chunk(left: pa.Array, right: pa.Array, k: int) -> np.ndarray:
+    left_codes, right_codes = _tagged_kgram_set(left, k), _tagged_kgram_set(right, k)
+    both = np.sort(np.concatenate([left_codes, right_codes]))
+    shared = both[1:][both[1:] == both[:-1]]  # a code both sides hold sits twice in a row
+    intersection, size_left, size_right = (_count_per_pair(codes, len(left)) for codes in (shared, left_codes, right_codes))
+    return intersection / (size_left + size_right - intersection)
+
+
+def _tagged_kgram_set(texts: pa.Array, k: int) -> np.ndarray:
+    """Sorted distinct (row << 40 | k-gram code) of every row of ``texts`` (at most 2^24 rows)."""
+    packed, rows = packed_kgrams(texts, k)
+    code = packed if 8 * k <= _CODE_BITS else mix64(packed) >> np.uint64(64 - _CODE_BITS)
+    tagged = np.sort(code | (rows.astype(np.uint64) << np.uint64(_CODE_BITS)))
+    return tagged[np.r_[True, tagged[1:] != tagged[:-1]]]
+
+
+def _count_per_pair(tagged: np.ndarray, pairs: int) -> np.ndarray:
+    """(pairs,) how many of the tagged codes belong to each pair."""
+    return np.bincount((tagged >> np.uint64(_CODE_BITS)).astype(np.int64), minlength=pairs)
 
 
 def ngram_keys(ids: np.ndarray, lengths: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

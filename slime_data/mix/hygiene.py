@@ -23,6 +23,7 @@ from slime_data.mix.recipe import MixRecipe
 from slime_data.record import Reject
 from slime_data.steps import STEP_REGISTRY
 from slime_data.steps.base import GlobalStep
+from slime_data.steps.dedup import SignatureStep, release_signatures
 
 
 @dataclass
@@ -32,12 +33,16 @@ class Hygiene:
     steps: list[dict[str, int | str]] = field(default_factory=list)  # {"step", "in", "out", "rejected"}
 
 
-def make_step(spec: StepSpec, recipe_dir: Path | None) -> GlobalStep:
-    """A hygiene step from its recipe entry; steps that read files (benchmarks) get ``recipe_dir`` to resolve them."""
+def make_step(spec: StepSpec, context: dict[str, object]) -> GlobalStep:
+    """A hygiene step from its recipe entry, given the ``context`` values it declares in ``context_keys``.
+
+    The context: ``recipe_dir`` (what steps that read files, benchmarks, resolve them against)
+    and ``workers`` (how many processes a step may use).
+    """
     cls = STEP_REGISTRY[spec.step]
-    context = {"recipe_dir": recipe_dir} if "recipe_dir" in getattr(cls, "context_keys", ()) else {}
+    wanted = {key: value for key, value in context.items() if key in getattr(cls, "context_keys", ())}
     try:
-        return cls(**spec.params, **context)
+        return cls(**spec.params, **wanted)
     except (ValidationError, TypeError) as err:
         detail = err.errors()[0] if isinstance(err, ValidationError) else None
         where = f": {'.'.join(str(p) for p in detail['loc'])}: {detail['msg'].lower()}" if detail else f": {err}"
@@ -67,25 +72,29 @@ def _rejected_rows(mix_input: MixInput, verdicts: dict[str, tuple[str, str, str]
     return (np.concatenate(rows) if rows else np.zeros(0)).astype(np.int64), rejects
 
 
-def plan_drops(recipe: MixRecipe, inputs: list[MixInput], recipe_dir: Path | None = None) -> Hygiene:
+def plan_drops(recipe: MixRecipe, inputs: list[MixInput], recipe_dir: Path | None = None, workers: int = 1) -> Hygiene:
     """Run the recipe's hygiene steps over all inputs together; what each input loses, and why.
 
-    ``recipe_dir`` is what relative paths in step parameters (decontamination benchmarks) are relative to.
-    Each step gets the memory to itself: nothing is held across steps but the verdicts.
+    ``recipe_dir`` is what relative paths in step parameters (decontamination benchmarks) are relative to;
+    ``workers``: the processes a step may use. Each step gets the memory to itself: nothing is held
+    across steps but the verdicts, and the dedup signatures while a later step still reads them.
     """
     _check_unique_ids(inputs)
     pool = pa.default_memory_pool()
     pool.release_unused()
-    steps: list[GlobalStep] = [make_step(spec, recipe_dir) for spec in recipe.hygiene if spec.enabled]
+    context = {"recipe_dir": recipe_dir, "workers": workers}
+    steps: list[GlobalStep] = [make_step(spec, context) for spec in recipe.hygiene if spec.enabled]
     view = InputsView(inputs)
     verdicts: dict[str, tuple[str, str, str]] = {}  # id -> (step, reason, detail)
     counts = []
     remaining = len(view)
-    for step in steps:
+    for position, step in enumerate(steps):
         new = {i: v for i, v in step.plan(view, exclude=verdicts.keys()).items() if i not in verdicts}
         verdicts.update((record_id, (step.name, *verdict)) for record_id, verdict in new.items())
         counts.append({"step": step.name, "in": remaining, "out": remaining - len(new), "rejected": len(new)})
         remaining -= len(new)
+        if not any(isinstance(later, SignatureStep) for later in steps[position + 1 :]):
+            release_signatures(view)
         pool.release_unused()
 
     drop_ids = pa.array(sorted(verdicts), pa.string())

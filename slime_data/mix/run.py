@@ -53,11 +53,12 @@ def fingerprint(recipe: MixRecipe, target: int, inputs: list[MixInput]) -> str:
 
 
 def make_plan(
-    recipe: MixRecipe, target: int, inputs: list[MixInput], work_dir: Path, identity: str, recipe_dir: Path | None, timings: dict[str, float]
+    recipe: MixRecipe, target: int, inputs: list[MixInput], work_dir: Path, identity: str, recipe_dir: Path | None,
+    workers: int, timings: dict[str, float],
 ) -> Plan:
-    """Hygiene, allocation and pointers; raises (writing nothing) when the target cannot be met."""
+    """Hygiene (in ``workers`` processes), allocation and pointers; raises (writing nothing) when the target cannot be met."""
     clock = time.perf_counter()
-    hygiene = plan_drops(recipe, inputs, recipe_dir)
+    hygiene = plan_drops(recipe, inputs, recipe_dir, workers)
     timings["hygiene"] = time.perf_counter() - clock
     available = {i.name: len(i) - len(hygiene.dropped[i.index]) for i in inputs}
     quotas = allocate(recipe, target, available)
@@ -235,7 +236,7 @@ def run_mix(
     plan = Plan.load(work_dir, identity)
     reused = plan is not None
     if plan is None:
-        plan = make_plan(recipe, target, inputs, work_dir, identity, recipe_dir, timings)
+        plan = make_plan(recipe, target, inputs, work_dir, identity, recipe_dir, workers, timings)
     timings["plan"] = time.perf_counter() - clock - timings.get("hygiene", 0.0)
     pa.default_memory_pool().release_unused()  # hand planning's buffers back before the writers start
 

@@ -11,7 +11,8 @@ from slime_data.record import Reject
 from slime_data.runner import apply_steps
 from slime_data.shards import ShardSet, ShardWriter
 from slime_data.steps import STEP_REGISTRY
-from slime_data.steps.dedup import ExactDedupStep, NearDedupStep
+from slime_data.steps import dedup as dedup_steps
+from slime_data.steps.dedup import ExactDedupStep, NearDedupStep, release_signatures, shared_signatures
 from tests.slime_data.dedup.planted import chart, encode, image_record, text_record, variants
 
 QUESTION = "What is the value of item 3?"
@@ -94,3 +95,28 @@ def test_drop_set_is_deterministic(shard_set: ShardSet, tmp_path: Path) -> None:
         for record in reversed(list(shard_set)):
             writer.add(record)
     assert NearDedupStep().plan(ShardSet(out)) == first
+
+
+def test_one_signature_pass_serves_both_steps(shard_set: ShardSet, monkeypatch: pytest.MonkeyPatch) -> None:
+    passes = []
+    compute = dedup_steps.signatures_of_files
+    monkeypatch.setattr(dedup_steps, "signatures_of_files", lambda *args: passes.append(args) or compute(*args))
+    fresh = ShardSet(shard_set.root)  # signatures are held per shard set object
+    _, rejects, _ = run_global([ExactDedupStep(), NearDedupStep(max_hamming=6, min_jaccard=0.8)], fresh)
+    assert len(passes) == 1 and len(rejects) == 5
+    NearDedupStep(seed=1).plan(fresh)  # other MinHash settings: another pass, replacing the one held
+    assert len(passes) == 2
+    ExactDedupStep().plan(fresh)  # exact_dedup takes whatever is held
+    assert shared_signatures(fresh, NearDedupStep(seed=1).hasher) is shared_signatures(fresh, None)
+    assert len(passes) == 2
+    release_signatures(fresh)
+    ExactDedupStep().plan(fresh)
+    assert len(passes) == 3
+
+
+def test_workers_give_the_same_drops(shard_set: ShardSet) -> None:
+    one = [ExactDedupStep(), NearDedupStep()]
+    two = [ExactDedupStep(workers=2), NearDedupStep(workers=2)]
+    _, rejects_one, _ = run_global(one, ShardSet(shard_set.root))
+    _, rejects_two, _ = run_global(two, ShardSet(shard_set.root))
+    assert rejects_one == rejects_two and len(rejects_two) == 5

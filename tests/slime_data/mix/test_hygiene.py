@@ -1,0 +1,55 @@
+"""plan_drops: the build's dedup steps over all mix inputs, one signature pass, in --workers processes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from slime_data.build.recipe import StepSpec
+from slime_data.mix import hygiene
+from slime_data.mix.hygiene import make_step, plan_drops
+from slime_data.mix.inputs import open_inputs
+from slime_data.mix.recipe import load_mix_recipe
+from slime_data.steps import dedup as dedup_steps
+
+from tests.slime_data.mix.mixdata import write_recipe
+
+DEDUP = [{"step": "exact_dedup"}, {"step": "near_dedup", "max_hamming": 6, "min_jaccard": 0.8}]
+
+
+def recipe_and_inputs(tmp_path: Path, inputs: dict[str, Path], steps: list[dict]):
+    recipe = load_mix_recipe(write_recipe(tmp_path / "recipe.yaml", inputs, hygiene=steps))
+    return recipe, open_inputs(recipe)
+
+
+def test_make_step_gives_the_context_a_step_declares() -> None:
+    context = {"recipe_dir": Path("/r"), "workers": 3}
+    assert make_step(StepSpec(step="near_dedup", max_hamming=2), context).workers == 3
+    assert make_step(StepSpec(step="exact_dedup"), context).workers == 3
+    with pytest.raises(ValueError, match="hygiene step 'near_dedup': max_haming"):
+        make_step(StepSpec(step="near_dedup", max_haming=2), context)
+
+
+@pytest.mark.parametrize("steps", [DEDUP, DEDUP[::-1]])
+def test_one_signature_pass_per_run_released_after_the_last_reader(
+    tmp_path: Path, mix_inputs: dict[str, Path], steps: list[dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    passes, released = [], []
+    compute = dedup_steps.signatures_of_files
+    monkeypatch.setattr(dedup_steps, "signatures_of_files", lambda *args: passes.append(args) or compute(*args))
+    release = hygiene.release_signatures
+    monkeypatch.setattr(hygiene, "release_signatures", lambda view: released.append(view in dedup_steps._SHARED) or release(view))
+    result = plan_drops(*recipe_and_inputs(tmp_path, mix_inputs, steps))
+    assert len(passes) == 1
+    assert released == [True]  # once, after the second step: no later step reads them
+    assert sum(len(d) for d in result.dropped) == 2  # qa_b's two copies of qa_a rows
+
+
+def test_workers_do_not_change_the_drops(tmp_path: Path, mix_inputs: dict[str, Path]) -> None:
+    recipe, inputs = recipe_and_inputs(tmp_path, mix_inputs, DEDUP)
+    one, two = plan_drops(recipe, inputs, workers=1), plan_drops(recipe, inputs, workers=2)
+    assert all(np.array_equal(a, b) for a, b in zip(one.dropped, two.dropped))
+    assert one.rejects == two.rejects and one.steps == two.steps
+    assert [s["rejected"] for s in two.steps] == [2, 0]
