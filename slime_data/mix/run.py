@@ -11,8 +11,11 @@ only the output shards that have no completion marker. Output layout::
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 import shutil
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -83,6 +86,15 @@ def make_plan(
     shutil.rmtree(work_dir, ignore_errors=True)
     plan.save(work_dir, pointers, rejects)
     return plan
+
+
+def return_freed_memory() -> None:
+    """Hand planning's freed memory back to the OS before the writers start: Arrow's pool, and
+    glibc's heap, which otherwise keeps the pages of hygiene's many freed arrays (~230 MB at 2M rows)."""
+    pa.default_memory_pool().release_unused()
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):  # not glibc (musl): nothing to trim
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def shard_jobs(plan: Plan, recipe: MixRecipe, out: Path, work_dir: Path) -> list[ShardJob]:
@@ -238,7 +250,7 @@ def run_mix(
     if plan is None:
         plan = make_plan(recipe, target, inputs, work_dir, identity, recipe_dir, workers, timings)
     timings["plan"] = time.perf_counter() - clock - timings.get("hygiene", 0.0)
-    pa.default_memory_pool().release_unused()  # hand planning's buffers back before the writers start
+    return_freed_memory()
 
     # From here on files change: a finished mix stops looking finished until it is rewritten.
     manifest_path.unlink(missing_ok=True)
