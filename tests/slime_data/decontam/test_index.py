@@ -14,10 +14,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from slime_data.decontam.benchmarks import answer_forms, read_benchmark
+from slime_data.decontam.benchmarks import read_benchmark
 from slime_data.decontam.index import (
     MATCH_COLUMNS,
-    MAX_LINES_PER_QUESTION,
     QUESTION,
     BenchmarkIndex,
     Match,
@@ -79,17 +78,9 @@ def _reference_passages(index: BenchmarkIndex, texts: list[str], found: list[Mat
 
 
 def _reference_exact(index: BenchmarkIndex, text: str, answer: str | None, choices: list[str] | None) -> Match | None:
+    """Every row normalised line by line, as before the byte-level bounds; the run matching is the index's own."""
     lines = [line for line in (normalize_text(raw) for raw in text.splitlines()) if line]
-    row_answers = {normalize_text(a) for a in answer_forms(answer, choices)} - {""}
-    for start in range(len(lines)):
-        for stop in range(start + 1, min(start + MAX_LINES_PER_QUESTION, len(lines)) + 1):
-            for item_index in index._exact.get(" ".join(lines[start:stop]), ()):
-                name, item = index.items[item_index]
-                item_answers = {normalize_text(a) for a in item.answers} - {""}
-                if row_answers and item_answers and not row_answers & item_answers:
-                    continue
-                return Match(name, item.item_id, QUESTION, f"question equals {name} item {item.item_id}: {_short(item.question or '')!r}")
-    return None
+    return index._exact_question(lines, answer, choices)
 
 
 # -- fixtures --------------------------------------------------------------------------------
