@@ -42,6 +42,7 @@ from slime_data.record import ImageRef, Record
 from slime_data.shards import ShardSet, write_shard_set
 from slime_model.configuration import SliMEConfig
 from slime_model.processing import SliMEProcessor
+from slime_model.templates import render_conversation
 from slime_model.tiny import tiny_tokenizer
 from slime_model.training.collate import Collator
 from slime_model.training.data import EpochOrder, RankSlice, StageStream
@@ -158,8 +159,9 @@ def per_row_costs(shards: ShardSet, processor: SliMEProcessor, rows: int) -> dic
     processor.process_images(images)
     slicing = time.perf_counter() - clock
     clock = time.perf_counter()
-    processor([r.conversations for r in records], [[image] for image in images])
-    text = time.perf_counter() - clock - slicing  # the whole call less its images
+    for record in records:
+        processor.encode_segments(render_conversation(processor.template, record.conversations, processor.settings.image_token, False))
+    text = time.perf_counter() - clock
     return {"decode": decode / len(records), "slice + normalise": slicing / len(records), "template + tokenize": text / len(records)}
 
 
