@@ -23,7 +23,7 @@ def mix(
     out: Annotated[Path, typer.Option("--out", help="Output folder: one shard set per stage.")] = Path("data/mix"),
     manifest: Annotated[Path, typer.Option("--manifest", help="The mix manifest to write.")] = Path("manifests/mix.json"),
     seed: Annotated[Optional[int], typer.Option("--seed", help="Overrides the recipe's seed.")] = None,
-    workers: Annotated[int, typer.Option("--workers", min=1, help="Processes writing output shards. The output is the same for any number.")] = DEFAULT_WORKERS,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Processes for hygiene (dedup signatures, decontamination) and for writing output shards. The output is the same for any number.")] = DEFAULT_WORKERS,
 ) -> None:
     """Build the training mixture: allocate the target over stages and sources, dedup and decontaminate across all inputs, shuffle each stage, and write Arrow shard sets plus manifests/mix.json.
 
