@@ -87,7 +87,7 @@ def _fields(types: list[pa.DataType], slot: int) -> tuple[tuple[_Field, ...], in
     fields = []
     for kind in types:
         if not (pa.types.is_integer(kind) or pa.types.is_string(kind) or pa.types.is_binary(kind) or pa.types.is_list(kind) or pa.types.is_struct(kind)):
-            raise NotImplementedError(f"the mix writer cannot gather {kind} columns")
+            raise TypeError(f"the mix writer cannot gather {kind} columns")
         children, end = _fields([kind.field(i).type for i in range(kind.num_fields)], slot + kind.num_buffers)
         fields.append(_Field(kind, slot, children))
         slot = end
