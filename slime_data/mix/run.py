@@ -11,19 +11,14 @@ only the output shards that have no completion marker. Output layout::
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import json
 import shutil
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-
-import pyarrow as pa
 
 from slime_data import __version__
 from slime_data.mix.allocate import allocate
@@ -33,6 +28,7 @@ from slime_data.mix.manifest import MIX_KIND, MIX_VERSION, relative, write_mix_m
 from slime_data.mix.plan import Plan, plan_stage
 from slime_data.mix.recipe import MixRecipe, recipe_config
 from slime_data.mix.write import ShardJob, read_marker, release_input_maps, write_shard
+from slime_data.memory import return_freed_memory, system_allocator
 from slime_data.parallel import map_in_processes
 from slime_data.shards import CARD, MANIFEST, REJECTS, config_hash, fsync_write, render_card, shard_name, shard_set_manifest
 
@@ -86,15 +82,6 @@ def make_plan(
     shutil.rmtree(work_dir, ignore_errors=True)
     plan.save(work_dir, pointers, rejects)
     return plan
-
-
-def return_freed_memory() -> None:
-    """Hand planning's freed memory back to the OS before the writers start: Arrow's pool, and
-    glibc's heap, which otherwise keeps the pages of hygiene's many freed arrays (~230 MB at 2M rows)."""
-    pa.default_memory_pool().release_unused()
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):  # not glibc (musl): nothing to trim
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def shard_jobs(plan: Plan, recipe: MixRecipe, out: Path, work_dir: Path) -> list[ShardJob]:
@@ -248,7 +235,8 @@ def run_mix(
     plan = Plan.load(work_dir, identity)
     reused = plan is not None
     if plan is None:
-        plan = make_plan(recipe, target, inputs, work_dir, identity, recipe_dir, workers, timings)
+        with system_allocator():  # planning's many short-lived arrays: memory the OS gets back below
+            plan = make_plan(recipe, target, inputs, work_dir, identity, recipe_dir, workers, timings)
     timings["plan"] = time.perf_counter() - clock - timings.get("hygiene", 0.0)
     return_freed_memory()
 

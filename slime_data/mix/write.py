@@ -39,6 +39,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from slime_data.memory import system_allocator
 from slime_data.record import ARROW_SCHEMA
 from slime_data.shards import BATCH_BYTES, BATCH_ROWS, fsync_write, sha256_file, shard_name
 
@@ -472,7 +473,7 @@ def write_shard(job: ShardJob) -> dict[str, Any]:
     names = [name for name, _ in job.inputs]
     rows = _Rows(job.inputs, pointers)
     try:
-        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, ARROW_SCHEMA) as writer:
+        with system_allocator(), pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, ARROW_SCHEMA) as writer:
             for batch in _written_batches(rows, pointers, names):
                 writer.write_batch(batch)
                 for key in COUNTED:
