@@ -9,11 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from slime_data.recipes import load_recipe_file, validation_message
+from slime_data.recipes import load_recipe_file
 from slime_data.steps import STEP_REGISTRY
-from slime_data.steps.base import Step
+from slime_data.steps.base import Step, make_step
 
 
 class SourceSpec(BaseModel):
@@ -88,28 +88,11 @@ class BuildRecipe(BaseModel):
         return [s for s in self.steps if s.enabled and STEP_REGISTRY[s.step].scope == scope]
 
 
-def recipe_defaults(step: str, recipe: BuildRecipe, root: str | None) -> dict[str, Any]:
-    """Parameters a step takes from the recipe rather than its own entry."""
-    if step == "cap":
-        return {"caps": recipe.caps, "seed": recipe.seed}
-    if step == "load_image":
-        return {"root": root, "max_pixels": recipe.max_pixels}
-    if step == "decontaminate":
-        return {"root": root}
-    return {}
-
-
 def build_step(spec: StepSpec, recipe: BuildRecipe, root: str | None = None) -> Step:
     """Instantiate a step from its recipe entry. ``root``: for ``load_image`` the dataset folder of
     the unit being processed, for ``decontaminate`` the build's ``--root`` (benchmark paths)."""
-    cls = STEP_REGISTRY[spec.step]
-    params = {**recipe_defaults(spec.step, recipe, root), **spec.params}
-    try:
-        return cls(**params)
-    except ValidationError as err:
-        raise ValueError(f"step {spec.step!r}: {validation_message(err)}") from None
-    except TypeError as err:
-        raise ValueError(f"step {spec.step!r}: {err}") from None
+    context = {"root": root, "caps": recipe.caps, "seed": recipe.seed, "max_pixels": recipe.max_pixels}
+    return make_step(spec.step, spec.params, context)
 
 
 def load_recipe(path: str | Path) -> tuple[BuildRecipe, dict[str, Any]]:

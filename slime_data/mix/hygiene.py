@@ -15,14 +15,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import ValidationError
 
-from slime_data.build.recipe import StepSpec
 from slime_data.mix.inputs import InputsView, MixInput
 from slime_data.mix.recipe import MixRecipe
 from slime_data.record import Reject
-from slime_data.steps import STEP_REGISTRY
-from slime_data.steps.base import GlobalStep
+from slime_data.steps.base import GlobalStep, make_step
 from slime_data.steps.dedup import SignatureStep, release_signatures
 
 
@@ -31,22 +28,6 @@ class Hygiene:
     dropped: list[np.ndarray]  # per input: sorted row indices (global within the input) that are dropped
     rejects: list[list[Reject]]  # per input, in row order
     steps: list[dict[str, int | str]] = field(default_factory=list)  # {"step", "in", "out", "rejected"}
-
-
-def make_step(spec: StepSpec, context: dict[str, object]) -> GlobalStep:
-    """A hygiene step from its recipe entry, given the ``context`` values it declares in ``context_keys``.
-
-    The context: ``recipe_dir`` (what steps that read files, benchmarks, resolve them against)
-    and ``workers`` (how many processes a step may use).
-    """
-    cls = STEP_REGISTRY[spec.step]
-    wanted = {key: value for key, value in context.items() if key in getattr(cls, "context_keys", ())}
-    try:
-        return cls(**spec.params, **wanted)
-    except (ValidationError, TypeError) as err:
-        detail = err.errors()[0] if isinstance(err, ValidationError) else None
-        where = f": {'.'.join(str(p) for p in detail['loc'])}: {detail['msg'].lower()}" if detail else f": {err}"
-        raise ValueError(f"hygiene step {spec.step!r}{where}") from None
 
 
 def _check_unique_ids(inputs: list[MixInput]) -> None:
@@ -82,8 +63,8 @@ def plan_drops(recipe: MixRecipe, inputs: list[MixInput], recipe_dir: Path | Non
     _check_unique_ids(inputs)
     pool = pa.default_memory_pool()
     pool.release_unused()
-    context = {"recipe_dir": recipe_dir, "workers": workers}
-    steps: list[GlobalStep] = [make_step(spec, context) for spec in recipe.hygiene if spec.enabled]
+    context = {"recipe_dir": recipe_dir, "workers": workers}  # what relative benchmark paths are relative to; processes
+    steps: list[GlobalStep] = [make_step(spec.step, spec.params, context, "hygiene step") for spec in recipe.hygiene if spec.enabled]
     view = InputsView(inputs)
     verdicts: dict[str, tuple[str, str, str]] = {}  # id -> (step, reason, detail)
     counts = []

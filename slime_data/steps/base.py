@@ -8,10 +8,13 @@ so that rows in = rows out + rejects holds for every step. A ``Filter`` only dec
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterable, Iterator
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import ValidationError
 
 from slime_data.record import Record, Reject
+from slime_data.recipes import validation_message
 
 if TYPE_CHECKING:
     from slime_data.shards import ShardSet
@@ -24,6 +27,9 @@ class Step(ABC):
 
     name: ClassVar[str] = "step"
     scope: ClassVar[str] = "record"  # "record": one record at a time, per unit; "global": see GlobalStep
+    # Parameters the step takes from its caller's context rather than its recipe entry (the
+    # build's --root, the mix recipe's folder, --workers, the build recipe's caps): see make_step.
+    context_keys: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def run(self, records: Iterable[Record]) -> StepOutput:
@@ -58,6 +64,20 @@ def register_step(cls: type[Step]) -> type[Step]:
         raise ValueError(f"two steps are named {cls.name!r}")
     STEP_REGISTRY[cls.name] = cls
     return cls
+
+
+def make_step(name: str, params: Mapping[str, Any], context: Mapping[str, Any], what: str = "step") -> Step:
+    """The registered step ``name`` from its recipe ``params`` plus the ``context`` values it
+    declares in ``context_keys`` (its own params win). A bad parameter is a one-line ValueError
+    that names the step (``what``: how the caller's recipe calls it)."""
+    cls = STEP_REGISTRY[name]
+    given = {key: value for key, value in context.items() if key in cls.context_keys}
+    try:
+        return cls(**{**given, **params})
+    except ValidationError as err:
+        raise ValueError(f"{what} {name!r}: {validation_message(err)}") from None
+    except TypeError as err:
+        raise ValueError(f"{what} {name!r}: {err}") from None
 
 
 class GlobalStep(Step):

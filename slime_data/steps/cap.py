@@ -27,6 +27,7 @@ class Cap(GlobalStep):
     """
 
     name = "cap"
+    context_keys = ("caps", "seed")  # the build recipe's
 
     def __init__(self, **params: object) -> None:
         super().__init__()

@@ -59,6 +59,7 @@ class LoadImages(Step):
     """
 
     name = "load_image"
+    context_keys = ("root", "max_pixels")  # the unit's dataset folder, the build recipe's limit
 
     def __init__(self, **params) -> None:
         self.params = LoadImagesParams(**params)

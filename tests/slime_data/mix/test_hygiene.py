@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from slime_data.build.recipe import StepSpec
 from slime_data.mix import hygiene
-from slime_data.mix.hygiene import make_step, plan_drops
+from slime_data.mix.hygiene import plan_drops
+from slime_data.steps.base import make_step
 from slime_data.mix.inputs import open_inputs
 from slime_data.mix.recipe import load_mix_recipe
 from slime_data.steps import dedup as dedup_steps
@@ -26,10 +26,11 @@ def recipe_and_inputs(tmp_path: Path, inputs: dict[str, Path], steps: list[dict]
 
 def test_make_step_gives_the_context_a_step_declares() -> None:
     context = {"recipe_dir": Path("/r"), "workers": 3}
-    assert make_step(StepSpec(step="near_dedup", max_hamming=2), context).workers == 3
-    assert make_step(StepSpec(step="exact_dedup"), context).workers == 3
+    assert make_step("near_dedup", {"max_hamming": 2}, context, "hygiene step").workers == 3
+    assert make_step("exact_dedup", {}, context, "hygiene step").workers == 3
+    assert make_step("decontaminate", {"benchmarks": [{"format": "mmmu", "path": "x"}]}, context).base_dir == Path("/r")
     with pytest.raises(ValueError, match="hygiene step 'near_dedup': max_haming"):
-        make_step(StepSpec(step="near_dedup", max_haming=2), context)
+        make_step("near_dedup", {"max_haming": 2}, context, "hygiene step")
 
 
 @pytest.mark.parametrize("steps", [DEDUP, DEDUP[::-1]])
