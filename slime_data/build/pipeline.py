@@ -133,12 +133,12 @@ def run_phase1(
 
 
 def run_phase2(
-    recipe: BuildRecipe, raw_recipe: dict[str, Any], stage1: Path, out: Path, *, command: str
+    recipe: BuildRecipe, raw_recipe: dict[str, Any], stage1: Path, out: Path, *, command: str, workers: int = 1
 ) -> dict[str, Any]:
-    """Plan every global step over ``stage1``, then filter it in one pass into ``out``."""
+    """Plan every global step over ``stage1`` (in ``workers`` processes where a step can), then filter it in one pass into ``out``."""
     source_set = ShardSet(stage1)
     root = source_set.manifest["config"].get("root")  # the build's --root: benchmark paths are relative to it
-    steps: list[GlobalStep] = [build_step(spec, recipe, root=root) for spec in recipe.step_specs("global")]
+    steps: list[GlobalStep] = [build_step(spec, recipe, root=root, workers=workers) for spec in recipe.step_specs("global")]
     dropped: set[str] = set()
     for step in steps:
         dropped.update(step.plan(source_set, exclude=dropped))
@@ -186,11 +186,11 @@ def join_slices(slices: list[Path], out: Path, command: str) -> dict[str, Any]:
     return load_manifest(out)[1]
 
 
-def finish(recipe: BuildRecipe, raw_recipe: dict[str, Any], stage1: Path, out: Path, command: str) -> dict[str, Any]:
+def finish(recipe: BuildRecipe, raw_recipe: dict[str, Any], stage1: Path, out: Path, command: str, workers: int = 1) -> dict[str, Any]:
     """Phase 2 over a finished ``stage1``, then the report; ``stage1`` is removed once the output is complete."""
     from slime_data.build.report import write_report
 
-    manifest = run_phase2(recipe, raw_recipe, stage1, out, command=command)
+    manifest = run_phase2(recipe, raw_recipe, stage1, out, command=command, workers=workers)
     write_report(out)
     shutil.rmtree(stage1, ignore_errors=True)
     return manifest

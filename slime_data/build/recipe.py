@@ -88,10 +88,11 @@ class BuildRecipe(BaseModel):
         return [s for s in self.steps if s.enabled and STEP_REGISTRY[s.step].scope == scope]
 
 
-def build_step(spec: StepSpec, recipe: BuildRecipe, root: str | None = None) -> Step:
+def build_step(spec: StepSpec, recipe: BuildRecipe, root: str | None = None, workers: int = 1) -> Step:
     """Instantiate a step from its recipe entry. ``root``: for ``load_image`` the dataset folder of
-    the unit being processed, for ``decontaminate`` the build's ``--root`` (benchmark paths)."""
-    context = {"root": root, "caps": recipe.caps, "seed": recipe.seed, "max_pixels": recipe.max_pixels}
+    the unit being processed, for ``decontaminate`` the build's ``--root`` (benchmark paths);
+    ``workers``: the processes a global step (dedup, decontamination) may use."""
+    context = {"root": root, "caps": recipe.caps, "seed": recipe.seed, "max_pixels": recipe.max_pixels, "workers": workers}
     return make_step(spec.step, spec.params, context)
 
 

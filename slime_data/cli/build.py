@@ -40,7 +40,7 @@ def build(
     config: Annotated[Optional[Path], typer.Option("--config", help="Recipe YAML (default: pipelines/NAME.yaml; with no --root either, the bundled demo).")] = None,
     root: Annotated[Optional[Path], typer.Option("--root", help="Folder holding every source's release under its own name.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Output shard set (default data/NAME).")] = None,
-    workers: Annotated[int, typer.Option("--workers", min=1, help="Processes for the per-record steps. The output is the same for any number.")] = DEFAULT_WORKERS,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Processes for the per-record steps and the global ones (dedup, decontamination). The output is the same for any number.")] = DEFAULT_WORKERS,
     force: Annotated[bool, typer.Option("--force", help="Rebuild from scratch, ignoring finished units.")] = False,
     shard: Annotated[Optional[str], typer.Option("--shard", help="Run slice I of N (0-based), e.g. 3/16; join with `slime-data merge`.")] = None,
 ) -> None:
@@ -77,7 +77,7 @@ def build(
         console.print(f"join the slices with: slime-data merge <slice dirs> --out data/{name}")
         return
     console.print("global steps: planning and filtering…")
-    manifest = finish(recipe, raw, out / STAGE1, out, command)
+    manifest = finish(recipe, raw, out / STAGE1, out, command, workers)
     print_summary(manifest, title=f"build {name} -> {out}")
     console.print(f"report: {out / 'report.html'}")
 
@@ -86,6 +86,7 @@ def build(
 def merge(
     slices: Annotated[list[Path], typer.Argument(help="Slice folders made with `build --shard I/N`.")],
     out: Annotated[Path, typer.Option("--out", help="Output shard set.")],
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Processes for the global steps (dedup, decontamination). The output is the same for any number.")] = DEFAULT_WORKERS,
 ) -> None:
     """Join the slices of a sharded build and run its global steps (dedup across slices, decontamination, caps).
 
@@ -100,7 +101,7 @@ def merge(
         bar.add_task(f"joining {len(slices)} slices", total=None)
         stage1 = join_slices(slices, out / STAGE1, command)
     raw = load_manifest(slices[0])[1]["config"]["recipe"]
-    manifest = finish(BuildRecipe(**raw), raw, out / STAGE1, out, command)
+    manifest = finish(BuildRecipe(**raw), raw, out / STAGE1, out, command, workers)
     print_summary(manifest, title=f"merge {len(slices)} slices ({stage1['num_rows']} rows) -> {out}")
 
 
