@@ -1,7 +1,8 @@
 """One stage: a fresh DeepSpeed engine over the stage's trainable groups, fed by its mix stage.
 
-The loop per micro-batch: forward (loss over answer tokens, normalised by their count), backward,
-`engine.step()` (DeepSpeed accumulates, clips and steps at the boundary). At each optimizer step
+The loop per micro-batch: forward (loss over answer tokens, normalised by their count; logits are
+computed only where the next token is labelled), backward, `engine.step()` (DeepSpeed accumulates,
+clips and steps at the boundary). At each optimizer step
 the statistics of all micro-batches and ranks are reduced once, written as a metrics line, and
 every `checkpoint_every` steps the resumable state is saved. A step whose gradients are not finite
 is discarded by ZeRO itself (its overflow check, on every rank alike); the trainer counts those and
@@ -227,7 +228,7 @@ class StageRunner:
         for batch in make_loader(self._stream(position), self.recipe.data.num_workers):
             inputs = batch.to(self.dist.device)
             lr = engine.get_lr()[0]
-            out = engine(**inputs, num_items_in_batch=max(batch.label_tokens, 1), use_cache=False)
+            out = engine(**inputs, num_items_in_batch=max(batch.label_tokens, 1), use_cache=False, labelled_logits_only=True)
             engine.backward(out.loss)
             boundary = engine.is_gradient_accumulation_boundary()
             engine.step()

@@ -224,3 +224,32 @@ def test_bfloat16_forward_and_backward(model, processor):
     assert out.logits.dtype == torch.bfloat16 and torch.isfinite(out.logits).all()
     out.loss.backward()
     assert model.model.global_resampler.query.grad.dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize("num_items_in_batch", [None, 7])
+def test_labelled_logits_only_gives_the_same_loss_and_gradients(model, processor, num_items_in_batch):
+    model.train()
+    model.config.gate_noise = False  # both passes must draw nothing random
+    model.config.selector_noise_std = 0.0
+    model.set_trainable(["llm", "global.mlp", "local.compressor"])
+    batch = _batch(processor, sizes=[(336, 224), (112, 112), (60, 900)])
+    extra = {} if num_items_in_batch is None else {"num_items_in_batch": num_items_in_batch}
+
+    def loss_and_grads(**kwargs):
+        model.zero_grad(set_to_none=True)
+        out = model(**batch, **extra, **kwargs)
+        out.loss.backward()
+        return out, {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+    full, full_grads = loss_and_grads()
+    short, short_grads = loss_and_grads(labelled_logits_only=True)
+    merged_labels = model.model(**batch).labels  # [B, L'] on the merged sequence
+    labelled = torch.zeros_like(merged_labels, dtype=torch.bool)
+    labelled[:, :-1] = merged_labels[:, 1:] != -100  # positions whose next token is labelled
+    assert 0 < labelled.sum() < labelled.numel() // 4  # answers only: a small share of the sequence
+    assert short.logits.shape == (int(labelled.sum()), full.logits.shape[-1])
+    assert torch.allclose(short.logits, full.logits[labelled], atol=1e-5)
+    assert torch.allclose(short.loss, full.loss, atol=1e-6)
+    assert full_grads.keys() == short_grads.keys() and full_grads
+    for name, grad in full_grads.items():
+        assert torch.allclose(short_grads[name], grad, atol=1e-6, rtol=1e-4), name
