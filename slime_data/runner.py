@@ -12,7 +12,6 @@ so the result is byte-identical whatever the number of workers or interruptions.
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator
@@ -22,6 +21,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from slime_data.parallel import map_in_processes
 from slime_data.record import ARROW_SCHEMA, Record, RecordError, Reject, records_to_table, validate_record
 from slime_data.shards import MANIFEST, ShardWriter, config_hash, fsync_write
 from slime_data.steps.base import Step
@@ -256,17 +256,9 @@ def run_units(
         if on_unit_done is not None and int(result_file.stem.split("-")[1]) in {u.index for u in units}:
             on_unit_done(UnitResult(**json.loads(result_file.read_text())))
 
-    jobs = [(pipeline, unit, work_dir) for unit in pending]
-    if workers > 1 and len(jobs) > 1:
-        with mp.get_context("spawn").Pool(workers) as pool:
-            for result in pool.imap_unordered(_run_one, jobs):
-                if on_unit_done is not None:
-                    on_unit_done(result)
-    else:
-        for job in jobs:
-            result = _run_one(job)
-            if on_unit_done is not None:
-                on_unit_done(result)
+    for result in map_in_processes(_run_one, [(pipeline, unit, work_dir) for unit in pending], workers):
+        if on_unit_done is not None:
+            on_unit_done(result)
 
     manifest = join_units(
         [u.index for u in units],
