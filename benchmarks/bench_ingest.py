@@ -32,7 +32,7 @@ import typer
 from PIL import Image, ImageChops, ImageDraw
 from rich.table import Table
 
-from slime_data.cli.common import console, progress
+from slime_data.ui import console, progress
 from slime_data.images import content_hash, probe
 from slime_data.record import ImageRef, Record
 from slime_data.shards import ShardWriter

@@ -35,7 +35,7 @@ import typer
 from PIL import Image, ImageDraw
 from rich.table import Table
 
-from slime_data.cli.common import console
+from slime_data.ui import console
 from slime_data.images import content_hash
 from slime_data.mix.manifest import load_mix_manifest
 from slime_data.record import ImageRef, Record

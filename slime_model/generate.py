@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from slime_data.cli.common import UserError, console, user_errors
+from slime_data.ui import UserError, console, user_errors
 
 
 def load_checkpoint(directory: Path):

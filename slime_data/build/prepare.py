@@ -7,7 +7,7 @@ from pathlib import Path
 
 from slime_data.build.pipeline import BuildContext
 from slime_data.paths import expand_path
-from slime_data.cli.common import console
+from slime_data.ui import console
 from slime_data.ingest import ingest
 from slime_data.synth.generate import SynthConfig, generate_synth
 from slime_data.synth.layout import GENERATOR_VERSION, INFO_FILE

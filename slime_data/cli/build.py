@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from slime_data.cli.common import DEFAULT_WORKERS, UserError, console, progress, user_errors
+from slime_data.ui import DEFAULT_WORKERS, UserError, console, progress, user_errors
 from slime_data.cli.ingest import print_summary
 from slime_data.paths import PIPELINES_DIR
 

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from slime_data.cli.common import DEFAULT_WORKERS, console, progress, user_errors
+from slime_data.ui import DEFAULT_WORKERS, console, progress, user_errors
 from slime_data.paths import PIPELINES_DIR
 
 DEFAULT_RECIPE = PIPELINES_DIR / "mix-2m.yaml"

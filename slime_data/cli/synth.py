@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from slime_data.cli.common import UserError, console, progress, user_errors
+from slime_data.ui import UserError, console, progress, user_errors
 
 
 def parse_kinds(text: str) -> tuple[str, ...]:

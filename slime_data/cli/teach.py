@@ -13,7 +13,7 @@ import typer
 from rich.logging import RichHandler
 from rich.table import Table
 
-from slime_data.cli.common import UserError, console, progress, user_errors
+from slime_data.ui import UserError, console, progress, user_errors
 
 # Exit status when --max-requests / --max-cost stopped the run (2 is a user mistake).
 EXIT_BUDGET = 3

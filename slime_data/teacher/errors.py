@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from slime_data.cli.common import UserError
+from slime_data.ui import UserError
 
 
 class TeacherError(UserError):

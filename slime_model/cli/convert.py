@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from slime_data.cli.common import UserError, console, progress, user_errors
+from slime_data.ui import UserError, console, progress, user_errors
 from slime_model.templates import CHAT_TEMPLATE_NAMES
 
 DTYPES = ("bfloat16", "float16", "float32")

@@ -1,4 +1,4 @@
-"""Shared CLI plumbing: one-line errors for user mistakes, a rich console, progress bars."""
+"""Console plumbing shared by every command (CLI and library alike): one-line errors for user mistakes, a rich console, progress bars."""
 
 from __future__ import annotations
 
