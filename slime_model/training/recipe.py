@@ -24,6 +24,7 @@ from slime_data.paths import PIPELINES_DIR
 from slime_model.configuration import BRANCHES, GLOBAL_EXPERTS
 from slime_model.modeling import PARAMETER_GROUPS
 from slime_model.templates import CHAT_TEMPLATE_NAMES
+from slime_model.training.lora import LoraSpec
 
 DEFAULT_RECIPE = PIPELINES_DIR / "train" / "tiny.yaml"
 PRECISIONS = ("bf16", "fp16", "fp32")
@@ -102,6 +103,7 @@ class StageSpec(_Strict):
     precision: Literal[PRECISIONS] = "bf16"
     deepspeed: str = Field(description="DeepSpeed config (ZeRO section); relative to the recipe file")
     alternate: bool = Field(False, description="part of the global/local alternation that `rounds` repeats")
+    lora: LoraSpec | None = Field(None, description="train LoRA adapters on the LLM instead of its weights (`llm` must be trainable)")
 
     @model_validator(mode="after")
     def _check(self) -> StageSpec:
@@ -111,6 +113,8 @@ class StageSpec(_Strict):
         unused = [g for g in self.trainable if not _GROUP_USED_BY[g](self.branch, self.global_expert)]
         if unused:
             raise ValueError(f"trains {unused} but branch={self.branch!r} with global_expert={self.global_expert!r} never runs them")
+        if self.lora is not None and "llm" not in self.trainable:
+            raise ValueError("has a lora section but does not train the llm group (LoRA adapts the LLM)")
         if self.epochs is None and self.max_steps is None:
             raise ValueError("give epochs, max_steps or both")
         return self

@@ -30,6 +30,7 @@ from slime_model.training.collate import Collator, MicroBatch
 from slime_model.training.data import RankSlice, StageStream, estimated_lengths, make_loader
 from slime_model.training.distributed import DistInfo, all_reduce, barrier
 from slime_model.training.ds_config import batch_layout, deepspeed_config, is_zero3
+from slime_model.training.lora import add_lora, merge_state_dict, restrict_llm_to_adapters, save_adapters
 from slime_model.training.model_init import load_stage_model, save_checkpoint_dir
 from slime_model.training.recipe import PlannedStage, TrainRecipe
 from slime_model.training.telemetry import METRICS, PLOT, StageTelemetry, peak_flops, plot_metrics, train_flops
@@ -169,7 +170,11 @@ class StageRunner:
         model.set_branch(spec.branch)
         model.set_global_expert(spec.global_expert)
         model.set_selector_top_p(train=spec.top_p)
+        if spec.lora is not None:
+            add_lora(model, spec.lora)
         model.set_trainable(spec.trainable)
+        if spec.lora is not None:
+            restrict_llm_to_adapters(model)
         if spec.gradient_checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         engine, *_ = deepspeed.initialize(model=model, model_parameters=self._parameter_groups(model), config=ds_config, lr_scheduler=self._schedule())
@@ -179,7 +184,7 @@ class StageRunner:
         """Weight decay on matrices only (not on biases, norms, queries), as Hugging Face's Trainer does.
         Under ZeRO-3 a parameter's real shape is in `ds_shape` (its data is a flat partition)."""
         groups = model.parameter_groups()
-        params = [p for name in self.spec.trainable for _, p in groups[name]]
+        params = [p for name in self.spec.trainable for _, p in groups[name] if p.requires_grad]  # LoRA: adapters only
         decay = [p for p in params if len(getattr(p, "ds_shape", p.shape)) >= 2]
         plain = [p for p in params if len(getattr(p, "ds_shape", p.shape)) < 2]
         wanted = [{"params": decay, "weight_decay": self.spec.optimizer.weight_decay}, {"params": plain, "weight_decay": 0.0}]
@@ -291,6 +296,12 @@ class StageRunner:
     def _finish(self, engine, zero3: bool, step: int, counters: StageCounters, resumed: bool) -> StageResult:
         """Collective: the Hugging Face checkpoint, plot and completion marker (written by rank 0)."""
         state_dict = ckpt.full_state_dict(engine, zero3)
+        lora = self.spec.lora
+        if lora is not None and self.dist.is_main:  # fold the adapters in: the checkpoint loads without peft
+            full = state_dict if state_dict is not None else engine.module.state_dict()
+            if lora.keep_adapters:
+                save_adapters(full, lora, self.stage_dir)
+            state_dict = merge_state_dict(full, lora.scaling)
         result = StageResult(
             name=self.planned.name, status="resumed" if resumed else "trained", steps=step, samples=counters.samples,
             tokens=counters.tokens, first_loss=counters.first_loss, final_loss=counters.final_loss, seconds=counters.seconds,
