@@ -149,7 +149,7 @@ class SliMEConfig(PreTrainedConfig):
     # ---- presets ---------------------------------------------------------------------------------
     @classmethod
     def from_name(cls, name: str, **overrides: Any) -> SliMEConfig:
-        """A preset: "slime-vicuna-7b", "slime-llama3-8b", "slime-vicuna-13b" or "tiny" (CPU tests, demos)."""
+        """A preset: "slime-vicuna-7b", "slime-vicuna-13b", "slime-llama3-8b", "slime-llama3-70b" or "tiny" (CPU tests, demos)."""
         if name not in PRESETS:
             raise ValueError(f"unknown SliME preset {name!r}; choose one of {sorted(PRESETS)}")
         return cls(**{**PRESETS[name](), **overrides})
@@ -171,12 +171,12 @@ def _vicuna(hidden: int, layers: int, intermediate: int) -> dict[str, Any]:
             "image_token_id": 32000, "chat_template": "vicuna_v1"}
 
 
-def _llama3_8b() -> dict[str, Any]:
-    # meta-llama/Meta-Llama-3-8B-Instruct: GQA with 8 KV heads, 128256-token tiktoken vocabulary ("," = 11).
+def _llama3(hidden: int, layers: int, intermediate: int) -> dict[str, Any]:
+    # meta-llama/Meta-Llama-3-{8,70}B-Instruct: GQA with 8 KV heads, 128256-token tiktoken vocabulary ("," = 11).
     text = LlamaConfig(
-        vocab_size=128256, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
-        num_key_value_heads=8, max_position_embeddings=8192, rms_norm_eps=1e-5, rope_theta=500000.0,
-        bos_token_id=128000, eos_token_id=128009,
+        vocab_size=128256, hidden_size=hidden, intermediate_size=intermediate, num_hidden_layers=layers,
+        num_attention_heads=hidden // 128, num_key_value_heads=8, max_position_embeddings=8192, rms_norm_eps=1e-5,
+        rope_theta=500000.0, bos_token_id=128000, eos_token_id=128009,
     )
     return {"vision_config": CLIPVisionConfig(**CLIP_L_336), "text_config": text, "separator_token_id": 11,
             "image_token_id": 128256, "chat_template": "llama3"}
@@ -191,7 +191,8 @@ def _tiny() -> dict[str, Any]:
 PRESETS = {
     "slime-vicuna-7b": lambda: _vicuna(4096, 32, 11008),
     "slime-vicuna-13b": lambda: _vicuna(5120, 40, 13824),
-    "slime-llama3-8b": _llama3_8b,
+    "slime-llama3-8b": lambda: _llama3(4096, 32, 14336),
+    "slime-llama3-70b": lambda: _llama3(8192, 80, 28672),
     "tiny": _tiny,
 }
 
