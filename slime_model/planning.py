@@ -14,7 +14,8 @@ weight (2 in bf16/fp16, 4 in fp32):
     optimizer T·12     (fp32 master copy + Adam's two moments; T·8 in fp32; ÷N under ZeRO-1/2/3; CPU with offload_optimizer)
 Activations of one sample of L tokens through a Llama-style decoder (hidden H, KV width K, MLP width
 I; what autograd saves, FlashAttention/SDPA keeping no L×L matrix):
-    trained layer  w·L·(6H + 2K + 4I)   (norm inputs and outputs, q/k/v/o, gate/up/act/down inputs)
+    trained layer  w·L·(7H + 2K + 4I)   (both norms: input and output; q, k, v, attention output and its
+                                        transposed copy into o_proj; gate, up, activation and product)
     frozen layer   w·L·(4H + 2K + 3I)   (a frozen linear layer saves no input: only the non-linearities do)
                    + w·L·2H in bf16/fp16 (the norms keep their input upcast to float32)
     with gradient checkpointing: every layer keeps its input (w·L·H) and one layer is live at a time
@@ -121,7 +122,7 @@ def activation_bytes(text, tokens: int, answer_tokens: int, width: int, llm_trai
     """What autograd keeps for one sample of `tokens` tokens (module docstring)."""
     hidden, kv = text.hidden_size, text.num_key_value_heads * (text.hidden_size // text.num_attention_heads)
     inter, layers = text.intermediate_size, text.num_hidden_layers
-    per_token = (6 * hidden + 2 * kv + 4 * inter) if llm_trained else (4 * hidden + 2 * kv + 3 * inter)
+    per_token = (7 * hidden + 2 * kv + 4 * inter) if llm_trained else (4 * hidden + 2 * kv + 3 * inter)
     if width < 4:
         per_token += 2 * hidden  # RMSNorm saves its input upcast to float32: twice the bytes of a half-precision copy
     layer = width * tokens * per_token
