@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from slime_data.images import probe
+from slime_data.mix.references import resolved_bytes
 from slime_data.shards import ShardSet, fsync_write
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -29,11 +30,13 @@ def export_llava(
     n_images = 0
     for record in shard_set:
         entry: dict = {"id": record.id}
-        if record.image is not None and record.image.bytes:
-            name = image_file_name(record.id, record.image.bytes)
+        image = record.image
+        data = resolved_bytes({"bytes": image.bytes, "path": image.path}, shard_set.root) if image is not None else None
+        if data:  # a by-reference mix's pointer is followed into the input shard
+            name = image_file_name(record.id, data)
             target = image_dir / name
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(record.image.bytes)
+            target.write_bytes(data)
             entry["image"] = name
             n_images += 1
         entry["conversations"] = record.conversations

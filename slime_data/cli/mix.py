@@ -24,6 +24,7 @@ def mix(
     manifest: Annotated[Path, typer.Option("--manifest", help="The mix manifest to write.")] = Path("manifests/mix.json"),
     seed: Annotated[Optional[int], typer.Option("--seed", help="Overrides the recipe's seed.")] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Processes for hygiene (dedup signatures, decontamination) and for writing output shards. The output is the same for any number.")] = DEFAULT_WORKERS,
+    by_reference: Annotated[bool, typer.Option("--by-reference", help="Store no image bytes: each row points at its image in the input shard (the recipe's `images: reference`); the inputs must stay where they are.")] = False,
 ) -> None:
     """Build the training mixture: allocate the target over stages and sources, dedup and decontaminate across all inputs, shuffle each stage, and write Arrow shard sets plus manifests/mix.json.
 
@@ -32,6 +33,7 @@ def mix(
     Examples:
       slime-data mix --target 2M --workers 8
       slime-data mix --config pipelines/mix-demo.yaml --target 2k
+      slime-data mix --target 2M --by-reference     # writes text and pointers only; images stay in the inputs
     """
     from slime_data.mix.recipe import load_mix_recipe, parse_target
     from slime_data.mix.run import run_mix
@@ -40,6 +42,8 @@ def mix(
     recipe = load_mix_recipe(config)
     if seed is not None:
         recipe = recipe.model_copy(update={"seed": seed})
+    if by_reference:
+        recipe = recipe.model_copy(update={"images": "reference"})
     console.print(f"[bold]mix {recipe.name}[/]: {rows:,} rows, seed {recipe.seed}, recipe {config}")
     with progress(transient=True) as bar:
         planning = bar.add_task("dedup, decontaminate, plan", total=None)

@@ -15,8 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pyarrow as pa
+import pyarrow.compute as pc
 from jsonschema.exceptions import best_match
 
+from slime_data.mix.references import SEPARATOR
 from slime_data.paths import MANIFESTS_DIR
 from slime_data.shards import check_shard_file, fsync_write, sha256_file
 
@@ -148,7 +151,35 @@ def validate_mix(path: str | Path) -> list[str]:
         total += info["rows"]
     if total != data["target"]:
         problems.append(f"the stages hold {total} rows, the target is {data['target']}")
+    if data["recipe"].get("images") == "reference" and not problems:
+        # The rows' images live in the inputs: they must be the very inputs the mix was made from.
+        problems += input_drift(manifest) or [p for stage in data["stages"] for p in reference_problems(manifest, stage)]
     return problems
+
+
+def reference_problems(manifest: MixManifest, stage: str) -> list[str]:
+    """Pointers of a by-reference stage that lead nowhere: a missing input shard, or a row past its end."""
+    stage_dir = manifest.stage_dir(stage)
+    rows_of: dict[str, int | None] = {}
+    problems = []
+    for shard in manifest.shard_paths(stage):
+        images = pa.ipc.open_file(pa.memory_map(str(shard), "r")).read_all().column("image")
+        paths = pc.struct_field(images, "path").drop_null().to_pylist()
+        for path in sorted(set(paths)):
+            file, _, row = path.rpartition(SEPARATOR)
+            if file not in rows_of:
+                target = stage_dir / file
+                rows_of[file] = _rows(target) if target.is_file() else None
+            if rows_of[file] is None:
+                problems.append(f"{stage}: {shard.name}: image pointer {path}: {file} is missing")
+            elif not row.isdigit() or int(row) >= rows_of[file]:
+                problems.append(f"{stage}: {shard.name}: image pointer {path} is past the end of {file} ({rows_of[file]} rows)")
+    return problems
+
+
+def _rows(path: Path) -> int:
+    reader = pa.ipc.open_file(pa.memory_map(str(path), "r"))
+    return sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
 
 
 def input_drift(manifest: MixManifest) -> list[str]:

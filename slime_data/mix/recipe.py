@@ -84,6 +84,9 @@ class MixRecipe(BaseModel):
     seed: int = 0
     max_repeats: int = Field(3, ge=1, description="a source's rows appear at most this many times")
     rows_per_shard: int = Field(10_000, ge=1, description="rows per output shard (the unit of parallel work and of resume)")
+    images: Literal["copy", "reference"] = Field(
+        "copy", description="copy each row's image bytes into the mix, or point at them in the input shards (slime_data.mix.references)"
+    )
     hygiene: list[StepSpec] = Field(default_factory=list, description="global steps over all inputs together: dedup, decontaminate")
     stages: list[MixStage] = Field(min_length=1)
 

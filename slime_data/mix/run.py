@@ -94,6 +94,7 @@ def shard_jobs(plan: Plan, recipe: MixRecipe, out: Path, work_dir: Path) -> list
                 ShardJob(
                     work_dir=str(work_dir), stage_dir=str(out / stage["name"]), stage=stage["name"], index=index,
                     total=stage["shards"], start=start, stop=min(start + recipe.rows_per_shard, stage["rows"]), inputs=inputs,
+                    by_reference=recipe.images == "reference",
                 )
             )
     return jobs

@@ -40,6 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from slime_data.memory import system_allocator
+from slime_data.mix.references import reference
 from slime_data.record import ARROW_SCHEMA
 from slime_data.shards import BATCH_BYTES, BATCH_ROWS, fsync_write, sha256_file, shard_name
 
@@ -59,6 +60,7 @@ class ShardJob:
     start: int  # pointer slice [start, stop) of the stage's plan
     stop: int
     inputs: tuple[tuple[str, tuple[str, ...]], ...]  # per input (recipe order): (name for lineage, shard file paths)
+    by_reference: bool = False  # rows point at their image in the input shard (slime_data.mix.references)
 
     @property
     def marker(self) -> Path:
@@ -96,6 +98,9 @@ def _fields(types: list[pa.DataType], slot: int) -> tuple[tuple[_Field, ...], in
 
 
 _COLUMNS, _BUFFERS = _fields(ARROW_SCHEMA.types, 0)
+# The image struct's `bytes` child: not gathered at all in a by-reference mix.
+_IMAGE = _COLUMNS[ARROW_SCHEMA.get_field_index("image")]
+_IMAGE_BYTES = frozenset({_IMAGE.children[_IMAGE.type.get_field_index("bytes")].slot})
 # Arrow's binary_view layout: 16 bytes per value, its int32 length and then either the value
 # itself (up to 12 bytes, zero-padded) or its first 4 bytes, a buffer index and an int32 offset.
 _INLINE = 12
@@ -254,8 +259,8 @@ class _Level:
     bytes of every string. A list's items form the next level. Arrays below are (fields, n).
     """
 
-    def __init__(self, fields: tuple[_Field, ...], items: _Items, inputs: _Inputs) -> None:
-        self.items, self.inputs = items, inputs
+    def __init__(self, fields: tuple[_Field, ...], items: _Items, inputs: _Inputs, skip: frozenset[int]) -> None:
+        self.items, self.inputs, self.skip = items, inputs, skip
         flat = _flat(fields)
         self.row = {f.slot: k for k, f in enumerate(flat)}  # a field's row in the (fields, n) arrays
         slots = np.array([f.slot for f in flat], dtype=np.int64)[:, None]
@@ -297,6 +302,8 @@ class _Level:
         valid = self.valid[self.row[field.slot]]
         null_count = len(valid) - int(np.count_nonzero(valid))
         buffers: list[pa.Buffer | None] = [pa.py_buffer(np.packbits(valid, bitorder="little")) if null_count else None]
+        if field.slot in self.skip:
+            return pa.nulls(len(valid), field.type)
         if pa.types.is_integer(field.type):
             values = self.words[self.row[field.slot]].astype(f"<u{field.type.byte_width}")  # keeps the low bytes
             return pa.Array.from_buffers(field.type, len(valid), [*buffers, pa.py_buffer(values)], null_count)
@@ -317,20 +324,22 @@ class _Level:
             index=np.repeat(start - offsets[:-1], length) + np.arange(offsets[-1]),
             files=offsets[self.items.files],
         )
-        (child,) = _gather(field.children, values, self.inputs)
+        (child,) = _gather(field.children, values, self.inputs, self.skip)
         return pa.Array.from_buffers(field.type, len(length), [*buffers, pa.py_buffer(offsets.astype(np.int32))], null_count, children=[child])
 
 
-def _gather(fields: tuple[_Field, ...], items: _Items, inputs: _Inputs) -> list[pa.Array]:
-    """The arrays of ``fields`` (a record batch's columns, or a list's value field) at ``items``, in item order."""
-    level = _Level(fields, items, inputs)
+def _gather(fields: tuple[_Field, ...], items: _Items, inputs: _Inputs, skip: frozenset[int] = frozenset()) -> list[pa.Array]:
+    """The arrays of ``fields`` (a record batch's columns, or a list's value field) at ``items``, in item order;
+    fields whose slot is in ``skip`` come back all null without being read."""
+    level = _Level(fields, items, inputs, skip)
     return [level.array(field) for field in fields]
 
 
 class _Rows:
     """A job's pointers located in its input shards: which file, which record batch, which row in it."""
 
-    def __init__(self, inputs: tuple[tuple[str, tuple[str, ...]], ...], pointers: np.ndarray) -> None:
+    def __init__(self, inputs: tuple[tuple[str, tuple[str, ...]], ...], pointers: np.ndarray, skip: frozenset[int]) -> None:
+        self.skip = skip
         keys = pointers["input"].astype(np.int64) << 32 | pointers["shard"].astype(np.int64)
         files, file_of = np.unique(keys, return_inverse=True)
         self.inputs = _Inputs([inputs[int(key >> 32)][1][int(key & 0xFFFFFFFF)] for key in files])
@@ -351,20 +360,24 @@ class _Rows:
         batch, index = self.batch[start:stop], self.index[start:stop]
         order = np.lexsort((index, batch))
         items = _Items(batch[order], index[order], np.searchsorted(batch[order], self.inputs.first_batch))
-        return pa.RecordBatch.from_arrays(_gather(_COLUMNS, items, self.inputs), schema=ARROW_SCHEMA), order
+        return pa.RecordBatch.from_arrays(_gather(_COLUMNS, items, self.inputs, self.skip), schema=ARROW_SCHEMA), order
 
     def close(self) -> None:
         self.inputs.close()
 
 
-def _written_batches(rows: _Rows, pointers: np.ndarray, input_names: list[str]) -> Iterator[pa.RecordBatch]:
+def _written_batches(rows: _Rows, pointers: np.ndarray, job: ShardJob) -> Iterator[pa.RecordBatch]:
     """A job's output batches, their rows in pointer order with lineage, gathered group by group.
 
     Each output batch takes its rows from its group's, so that it owns buffers of exactly its
     size, as the IPC writer must see them to write the same bytes as a batch built alone. Lineage
-    is added to a whole group when that gives every row the bytes it gets in its own batch.
+    is added to a whole group when that gives every row the bytes it gets in its own batch. In a
+    by-reference mix batches are cut by rows alone (no image bytes are written) and each image
+    becomes a pointer.
     """
-    for group in gather_groups(output_batches(pointers["bytes"]), pointers["bytes"]):
+    input_names = [name for name, _ in job.inputs]
+    image_bytes = np.zeros(len(pointers), dtype=np.int64) if job.by_reference else pointers["bytes"]
+    for group in gather_groups(output_batches(image_bytes), image_bytes):
         start, stop = group[0][0], group[-1][1]
         gathered, order = rows.gather(start, stop)
         rowwise = _lineage_is_rowwise(gathered)
@@ -373,7 +386,8 @@ def _written_batches(rows: _Rows, pointers: np.ndarray, input_names: list[str]) 
         position = np.argsort(order)  # (stop - start,) each pointer's row in ``gathered``
         for first, end in group:
             batch = gathered.take(pa.array(position[first - start : end - start]))
-            yield batch if rowwise else with_lineage(batch, pointers[first:end], input_names)
+            batch = batch if rowwise else with_lineage(batch, pointers[first:end], input_names)
+            yield with_references(batch, pointers[first:end], job) if job.by_reference else batch
 
 
 def output_batches(image_bytes: np.ndarray) -> list[tuple[int, int]]:
@@ -462,6 +476,23 @@ def with_lineage(batch: pa.RecordBatch, pointers: np.ndarray, input_names: list[
     return pa.RecordBatch.from_arrays(columns, schema=ARROW_SCHEMA)
 
 
+def with_references(batch: pa.RecordBatch, pointers: np.ndarray, job: ShardJob) -> pa.RecordBatch:
+    """The batch with each image replaced by a pointer to its row in the input shard (bytes null)."""
+    keys = pointers["input"].astype(np.int64) << 32 | pointers["shard"].astype(np.int64)
+    files, file_of = np.unique(keys, return_inverse=True)
+    stage_dir = os.path.abspath(job.stage_dir)
+    prefixes = [reference(job.inputs[int(key >> 32)][1][int(key & 0xFFFFFFFF)], 0, stage_dir)[:-1] for key in files]
+    paths = pc.binary_join_element_wise(
+        pa.array(prefixes, pa.string()).take(pa.array(file_of)), pc.cast(pa.array(pointers["row"]), pa.string()), ""
+    )
+    image = batch.column("image")
+    kind = image.type
+    pointer = pa.StructArray.from_arrays(
+        [pa.nulls(len(image), kind.field("bytes").type), paths], fields=list(kind), mask=pc.is_null(image)
+    )
+    return batch.set_column(ARROW_SCHEMA.get_field_index("image"), ARROW_SCHEMA.field("image"), pointer)
+
+
 def write_shard(job: ShardJob) -> dict[str, Any]:
     """Gather and write one output shard atomically, then its marker; returns the marker's content."""
     pointers = np.load(pointers_path(Path(job.work_dir), job.stage), mmap_mode="r")[job.start : job.stop]
@@ -470,11 +501,10 @@ def write_shard(job: ShardJob) -> dict[str, Any]:
     final = stage_dir / shard_name(job.index, job.total)
     tmp = stage_dir / f".{final.name}.tmp"
     counts: dict[str, Counter[str]] = {key: Counter() for key in COUNTED}
-    names = [name for name, _ in job.inputs]
-    rows = _Rows(job.inputs, pointers)
+    rows = _Rows(job.inputs, pointers, _IMAGE_BYTES if job.by_reference else frozenset())
     try:
         with system_allocator(), pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, ARROW_SCHEMA) as writer:
-            for batch in _written_batches(rows, pointers, names):
+            for batch in _written_batches(rows, pointers, job):
                 writer.write_batch(batch)
                 for key in COUNTED:
                     for entry in pc.value_counts(batch.column(key)).to_pylist():

@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
+from slime_data.mix.references import is_reference, resolve
 from slime_data.shards import ShardSet
 from slime_model.training.recipe import DataSpec
 
@@ -186,7 +187,10 @@ class StageStream(IterableDataset):
         for shard, row in zip(shard_of.tolist(), local.tolist(), strict=True):
             batches, starts = self._batches(shard)
             which = int(np.searchsorted(starts, row, side="right")) - 1
-            out.append(batches[which].slice(row - int(starts[which]), 1).to_pylist()[0])
+            item = batches[which].slice(row - int(starts[which]), 1).to_pylist()[0]
+            if is_reference(item["image"]):  # a by-reference mix: the image lives in its input shard
+                item["image"] = resolve(item["image"], self.stage_dir)
+            out.append(item)
         return out
 
     def _batches(self, shard: int) -> tuple[list[pa.RecordBatch], np.ndarray]:

@@ -8,6 +8,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from slime_data.mix.manifest import load_mix_manifest
 from slime_data.mix.recipe import load_mix_recipe
 from slime_data.mix.run import WORK_DIR, run_mix
@@ -40,8 +42,9 @@ DYING_MIX = textwrap.dedent(
 )
 
 
-def test_kill_9_mid_shard_then_rerun(tmp_path: Path, mix_inputs: dict[str, Path]) -> None:
-    recipe_path = write_recipe(tmp_path / "recipe.yaml", mix_inputs)  # 16 rows per shard: 4 + 9 shards
+@pytest.mark.parametrize("images", ["copy", "reference"])
+def test_kill_9_mid_shard_then_rerun(tmp_path: Path, mix_inputs: dict[str, Path], images: str) -> None:
+    recipe_path = write_recipe(tmp_path / "recipe.yaml", mix_inputs, images=images)  # 16 rows per shard: 4 + 9 shards
     recipe = load_mix_recipe(recipe_path)
     clean = run_mix(recipe, 200, out=tmp_path / "clean", manifest_path=tmp_path / "clean.json")
 

@@ -68,12 +68,12 @@ def synthetic_records(source: str, n: int, seed: int = 0, text_only_every: int =
     return records
 
 
-def build_mix(root: Path, pretrain: list[Record], sft: list[Record], rows_per_shard: int = 64) -> Path:
+def build_mix(root: Path, pretrain: list[Record], sft: list[Record], rows_per_shard: int = 64, images: str = "copy") -> Path:
     """Input shard sets -> `run_mix` -> root/manifests/mix.json (stages pretrain and sft, every row once)."""
     write_shard_set(root / "inputs" / "captions", pretrain, command="test")
     write_shard_set(root / "inputs" / "vqa", sft, command="test")
     recipe = MixRecipe(
-        name="trainer-test", seed=0, rows_per_shard=rows_per_shard,
+        name="trainer-test", seed=0, rows_per_shard=rows_per_shard, images=images,
         stages=[
             MixStage(name="pretrain", count=len(pretrain), sources=[MixSource(name="captions", input=str(root / "inputs" / "captions"))]),
             MixStage(name="sft", count=len(sft), sources=[MixSource(name="vqa", input=str(root / "inputs" / "vqa"))]),
