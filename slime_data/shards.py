@@ -34,6 +34,7 @@ from slime_data.record import (
     RecordError,
     Reject,
     check_schema,
+    id_problem,
     records_to_table,
     validate_record,
 )
@@ -148,7 +149,7 @@ class ShardWriter:
         self._rejects_file = None
 
     # -- lifecycle ---------------------------------------------------------------------
-    def __enter__(self) -> "ShardWriter":
+    def __enter__(self) -> ShardWriter:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         # A stale manifest would make a half-rewritten folder look complete.
         (self.out_dir / MANIFEST).unlink(missing_ok=True)
@@ -400,6 +401,21 @@ def check_shard_file(file: Path, expected: dict[str, Any]) -> tuple[list[str], i
     return [], rows
 
 
+def row_id_problems(shard_set: ShardSet, shown: int = 5) -> list[str]:
+    """Rows whose id or source could name another folder (``record.id_problem``); the first few, then a count."""
+    problems, bad = [], 0
+    for batch in shard_set.iter_batches(columns=["id", "source"]):
+        for row_id, source in zip(batch.column("id").to_pylist(), batch.column("source").to_pylist(), strict=True):
+            problem = id_problem(row_id, source)
+            if problem is not None:
+                bad += 1
+                if len(problems) < shown:
+                    problems.append(problem)
+    if bad > shown:
+        problems.append(f"... {bad - shown} more row(s) with a bad id or source")
+    return problems
+
+
 def validate_shard_set(path: str | Path) -> list[str]:
     """Every problem found with a shard set; empty when schema, row counts and sha256 check out."""
     try:
@@ -422,6 +438,8 @@ def validate_shard_set(path: str | Path) -> list[str]:
         total += rows
     if not problems and total != manifest.get("num_rows"):
         problems.append(f"{total} rows in the shards, manifest num_rows says {manifest.get('num_rows')}")
+    if not problems:
+        problems += row_id_problems(ShardSet(root))
     for extra in sorted(set(p.name for p in root.glob("data-*-of-*.arrow")) - {s.get("file") for s in shards}):
         problems.append(f"{extra}: a shard file the manifest does not list")
     return problems
