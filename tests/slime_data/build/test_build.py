@@ -240,6 +240,17 @@ def test_clear_errors(sources: Path, tmp_path: Path) -> None:
     assert "skipped optional source dvqa" in result.output.replace("\n", "")
 
 
+def test_a_build_that_keeps_nothing_fails_loudly(sources: Path, tmp_path: Path) -> None:
+    steps = [{"step": "load_image"}, {"step": "resolution", "min_short_side": 100_000}]
+    recipe = write_recipe(tmp_path / "r.yaml", sources=[{"name": "synth"}], steps=steps)
+    result = build(recipe, sources, tmp_path / "out")
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.output.split())
+    assert "every one of the 42 rows read was rejected (resolution min_short_side (42))" in message
+    result = build(recipe, sources, tmp_path / "out", "--max-reject-ratio", "1")
+    assert result.exit_code == 0 and "warning: every one of the 42 rows" in " ".join(result.output.split())
+
+
 def test_teacher_step_runs_from_the_recipe_against_a_local_server(sources: Path, tmp_path: Path, monkeypatch) -> None:
     import re
 
