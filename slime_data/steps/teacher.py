@@ -117,6 +117,7 @@ class TeacherStep(Step):
                 yield client
 
     def run(self, records: Iterable[Record]) -> Iterator[Record | Reject]:
+        self.teacher.start_run()
         results = ordered_map(
             records,
             self.teacher.process,
