@@ -167,7 +167,7 @@ def _card(sample: Sample) -> str:
         picture, size = '<div class="noimg">text only: no image</div>', ""
     rationale = sample.rationale or ""
     if len(rationale) > TEXT_PREVIEW:
-        rationale = rationale[:TEXT_PREVIEW].rstrip() + " …"
+        rationale = rationale[:TEXT_PREVIEW].rsplit(" ", 1)[0].rstrip() + " …"
     fields = [("question", sample.question), ("answer", sample.answer)]
     fields.append(("rationale", rationale or "(none in the source)"))
     body = "".join(f"<dt>{name}</dt><dd>{esc(value)}</dd>" for name, value in fields)
