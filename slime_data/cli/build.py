@@ -111,7 +111,7 @@ def merge(
 
 @user_errors
 def report(path: Annotated[Path, typer.Argument(help="A built shard set.")]) -> None:
-    """Regenerate report.html and its PNG plots for a shard set.
+    """Regenerate report.html (one self-contained page: tables, figures, sample rows) for a shard set.
 
     Example: slime-data report data/sophisticated
     """
