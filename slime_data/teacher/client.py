@@ -248,6 +248,7 @@ class TeacherClient:
         limits = self.config.limits
         if limits.max_requests is not None and self.usage.requests_sent >= limits.max_requests:
             raise BudgetExhausted(f"--max-requests {limits.max_requests} reached")
+        reserved = 0.0
         worst = self.usage.worst_case_usd(self._estimated_prompt_tokens(request), self.config.sampling.max_tokens)
         if limits.max_cost_usd is not None and worst is not None:
             committed = self.usage.cost_usd + self.usage.reserved_usd
@@ -256,9 +257,10 @@ class TeacherClient:
                     f"--max-cost {limits.max_cost_usd:g} USD reached: {committed:.4f} USD spent or reserved, "
                     f"and one more request may cost up to {worst:.4f} USD"
                 )
-            self.usage.reserved_usd += worst
+            reserved = worst
+            self.usage.reserved_usd += reserved
         self.usage.requests_sent += 1
-        return worst or 0.0
+        return reserved
 
     def _backoff(self, attempt: int) -> float:
         retry = self.config.retry
