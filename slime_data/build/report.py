@@ -120,6 +120,8 @@ def _cluster_row(cluster: Cluster) -> tuple[str, str, int, str]:
 def duplicates_section(data: ReportData, global_steps: dict[str, Any]) -> str:
     stats = [(step, s.get("rows", 0), s.get("pairs", 0), s.get("clusters", 0), s.get("dropped", 0))
              for step, s in global_steps.items() if step in DEDUP_STEPS]
+    if not stats and not data.clusters:
+        return "<p class=muted>No dedup step in this build.</p>"
     parts = []
     if stats:
         parts.append(table(("step", "rows compared", "duplicate pairs", "clusters", "rows dropped"), stats))

@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 from slime_data.build.report import write_report
 from slime_data.build.report_plots import integer_bins
 from slime_data.record import ImageRef, Record, Reject
-from slime_data.shards import write_shard_set
+from slime_data.shards import ShardWriter, write_shard_set
 
 RECIPE = {"name": "tiny", "steps": [
     {"step": "load_image"},
@@ -53,7 +53,11 @@ def build_like(folder: Path, rejects: list[Reject]) -> Path:
     rows = [row(i, "bigsource") for i in range(120)]
     rows += [row(i, "small", question="Which <b>bar</b> & label is tallest?") for i in range(4)]
     rows += [row(i, "scienceqa", image=False) for i in range(2)]
-    write_shard_set(folder, [*rows, *rejects], config=RECIPE, name="tiny")
+    dropped = sum(r.step == "exact_dedup" for r in rejects)
+    with ShardWriter(folder, config=RECIPE, name="tiny") as writer:
+        writer.add_all([*rows, *rejects])
+        stats = {"rows": len(rows) + dropped, "pairs": dropped, "clusters": min(dropped, 1), "dropped": dropped}
+        writer.extra["global_steps"] = {"exact_dedup": stats}
     return folder
 
 
@@ -122,6 +126,7 @@ def test_an_empty_set_still_renders(tmp_path: Path) -> None:
     write_shard_set(tmp_path / "empty", [Reject("x/1", "x", "source", "bad_json", "line 1")], name="empty")
     page = report_of(tmp_path / "empty")
     assert "The set is empty." in page and "<td>x</td><td>1</td><td>1</td><td>0</td><td>0.0%</td>" in page
+    assert "No dedup step in this build." in page and "No decontamination step in this build." in page
 
 
 def test_word_count_bins_are_whole_numbers() -> None:
