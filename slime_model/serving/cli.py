@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Annotated
@@ -85,7 +86,15 @@ def serve(
     config = uvicorn.Config(
         app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=int(shutdown_timeout + 0.999)
     )
-    uvicorn.Server(config).run()
+    # uvicorn re-raises the signal that stopped it once it has shut down gracefully; with these handlers
+    # that ends here, so the summary prints and SIGTERM exits 0 (a clean, finished shutdown).
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, lambda *_: None) for sig in signals}
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     stats = app.state.queue.stats.as_dict()
     table = Table(show_header=False, title="slime-model serve")
     for name, value in [
