@@ -52,7 +52,11 @@ def serve(
 
     Example: slime-model serve --model runs/tiny/stage-3 --port 8000 --max-batch 16
     """
-    import uvicorn
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn
+    except ImportError as missing:
+        raise UserError(f"slime-model serve needs {missing.name}: pip install 'slime[serve]'") from None
     from transformers.utils import logging as transformers_logging
 
     from slime_model.generation import load_checkpoint
