@@ -37,8 +37,8 @@ from slime_model.modeling import SliMEForConditionalGeneration
 from slime_model.processing import SliMEProcessor
 from slime_model.serving.app import create_app
 from slime_model.serving.settings import ServeSettings
+from slime_model.serving.testing import running_server
 from slime_model.tiny import tiny_tokenizer
-from tests.slime_model.serving.serving_helpers import running_server
 
 QUESTIONS = ["What is shown?", "How many bars are there?", "Which colour is the largest region?", "Describe it."]
 

@@ -4,5 +4,5 @@ Modules: `settings` (limits, validated), `errors` (OpenAI error bodies), `images
 PIL images, with the SSRF and decompression-bomb guards), `parsing` (chat request -> one
 `GenerationRequest`), `batching` (the queue that runs concurrent requests as one batch through
 `slime_model.generation.generate_batch`), `responses` (completion, chunk and usage bodies), `app`
-(the FastAPI routes) and `cli` (the command).
+(the FastAPI routes), `cli` (the command) and `testing` (a server in a thread, for tests and benchmarks).
 """

@@ -10,7 +10,8 @@ import pytest
 from slime_model.generation import load_checkpoint
 from slime_model.serving.app import create_app
 from slime_model.serving.settings import ServeSettings
-from tests.slime_model.serving.serving_helpers import MODEL_NAME, running_server, save_tiny_checkpoint
+from slime_model.serving.testing import running_server
+from tests.slime_model.serving.serving_helpers import MODEL_NAME, save_tiny_checkpoint
 
 
 @pytest.fixture(scope="session")

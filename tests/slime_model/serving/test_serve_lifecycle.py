@@ -21,13 +21,8 @@ from slime_data.cli.main import app as data_app
 from slime_data.record import ImageRef, Record
 from slime_data.shards import ShardSet, write_shard_set
 from slime_model.generation import generate_batch
-from tests.slime_model.serving.serving_helpers import (
-    MODEL_NAME,
-    data_url,
-    free_socket,
-    png_bytes,
-    user_message,
-)
+from slime_model.serving.testing import free_socket
+from tests.slime_model.serving.serving_helpers import MODEL_NAME, data_url, png_bytes, user_message
 
 NEVER_ENDING = {"model": MODEL_NAME, "messages": [user_message("Hi")], "max_tokens": 1900, "temperature": 0}
 
