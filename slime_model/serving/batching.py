@@ -83,7 +83,7 @@ class BatchQueue:
         self.max_batch, self.max_wait_s, self.max_queue = max_batch, max_wait_s, max_queue
         self.stats = BatchStats()
         self._pending: deque[Job] = deque()
-        self._running = 0
+        self._running: list[Job] = []  # the batch being decoded
         self._condition = threading.Condition()
         self._stopping = False
         self._thread = threading.Thread(target=self._work, name="slime-batcher", daemon=True)
@@ -99,7 +99,7 @@ class BatchQueue:
         self._thread.join(timeout_s)
         if self._thread.is_alive():
             with self._condition:
-                for job in self._pending:
+                for job in [*self._pending, *self._running]:
                     job.cancel()
             self._thread.join(timeout_s)
 
@@ -117,7 +117,7 @@ class BatchQueue:
 
     def load(self) -> dict[str, int]:
         with self._condition:
-            return {"queued": len(self._pending), "running": self._running}
+            return {"queued": len(self._pending), "running": len(self._running)}
 
     # ---- worker thread ----------------------------------------------------------------------------
     def _next_batch(self) -> list[Job] | None:
@@ -133,7 +133,7 @@ class BatchQueue:
                         batch = [self._pending.popleft() for _ in range(min(self.max_batch, len(self._pending)))]
                         batch = [job for job in batch if not job.cancelled.is_set()]
                         if batch:
-                            self._running = len(batch)
+                            self._running = batch
                             return batch
                         continue
                     self._condition.wait(remaining)
@@ -173,4 +173,4 @@ class BatchQueue:
                             job.post(single)
             finally:
                 with self._condition:
-                    self._running = 0
+                    self._running = []
