@@ -148,6 +148,19 @@ def _sample(logits: torch.Tensor, request: GenerationRequest, generator: torch.G
     return int(torch.multinomial(probs, 1, generator=generator))
 
 
+def _prefill(model, processor, requests: Sequence[GenerationRequest], cache: DynamicCache):
+    """Render, pad left and run the prompts once, filling `cache`; logits of each row's last position only."""
+    batch = processor(
+        [r.conversation for r in requests], [r.images for r in requests], add_generation_prompt=True
+    ).to(model.device)
+    inputs = {"attention_mask": batch["attention_mask"], "selector_text_mask": batch["selector_text_mask"]}
+    if any(r.images for r in requests):  # the model merges visual tokens and derives the merged positions itself
+        inputs |= {"pixel_values": batch["pixel_values"], "image_grids": batch["image_grids"]}
+    else:  # left padding: positions count real tokens only, as they would alone
+        inputs["position_ids"] = (batch["attention_mask"].cumsum(1) - 1).clamp(min=0)
+    return model(input_ids=batch["input_ids"], cache=cache, use_cache=True, logits_to_keep=1, **inputs)
+
+
 @torch.inference_mode()
 def generate_batch(
     model,
@@ -165,22 +178,12 @@ def generate_batch(
     if not requests:
         return []
     device = model.device
-    batch = processor(
-        [r.conversation for r in requests], [r.images for r in requests], add_generation_prompt=True
-    ).to(device)
-    has_images = any(r.images for r in requests)
     cache = DynamicCache(config=model.config.text_config)
-    inputs = {"attention_mask": batch["attention_mask"], "selector_text_mask": batch["selector_text_mask"]}
-    if has_images:  # the model merges visual tokens and derives the merged positions itself
-        inputs |= {"pixel_values": batch["pixel_values"], "image_grids": batch["image_grids"]}
-    else:  # left padding: positions count real tokens only, as they would alone
-        inputs["position_ids"] = (batch["attention_mask"].cumsum(1) - 1).clamp(min=0)
-    out = model(input_ids=batch["input_ids"], cache=cache, use_cache=True, logits_to_keep=1, **inputs)
-
-    mask = out.attention_mask if has_images else batch["attention_mask"]  # [B, L'] merged prompt
+    out = _prefill(model, processor, requests, cache)
+    mask = out.attention_mask  # [B, L'] the merged prompts, left-padded
     prompt_tokens = mask.sum(1).tolist()
     visual = [0] * len(requests)
-    if has_images:  # images are in request order, each request's in placeholder order
+    if out.image_token_counts is not None:  # images are in request order, each request's in placeholder order
         counts = iter(out.image_token_counts.tolist())
         visual = [sum(next(counts) for _ in r.images) for r in requests]
 
