@@ -51,9 +51,11 @@ def test_a_client_that_disconnects_frees_its_batch_slot(server, loaded):
         pass
     short = {**NEVER_ENDING, "max_tokens": 3}
     assert httpx2.post(f"{url}/v1/chat/completions", json=short, timeout=60).status_code == 200
-    streamed, waited, after = results
-    assert streamed.finish_reason == "cancelled" and streamed.completion_tokens < 1900
-    assert waited.finish_reason == "cancelled" and waited.completion_tokens < 1900
+    # The streamed request, the waiting one (if it started before its client left: skipped otherwise),
+    # then the short one, which ran because the others gave their slot back.
+    *gone, after = results
+    assert 1 <= len(gone) <= 2
+    assert all(r.finish_reason == "cancelled" and r.completion_tokens < 1900 for r in gone)
     assert after.finish_reason == "length" and after.completion_tokens == 3
     assert httpx2.get(f"{url}/health").json()["running"] == 0
 
@@ -113,7 +115,7 @@ def test_sigterm_lets_the_request_in_flight_finish(tiny_checkpoint: Path):
                 assert process.poll() is None and time.monotonic() < deadline, process.stdout.read().decode()
                 time.sleep(0.2)
         answer: dict = {}
-        body = {**NEVER_ENDING, "model": tiny_checkpoint.name, "max_tokens": 100}
+        body = {**NEVER_ENDING, "model": tiny_checkpoint.name, "max_tokens": 300}
         headers = {"Authorization": "Bearer sk-env"}  # the key came from $SLIME_API_KEY
         worker = threading.Thread(
             target=lambda: answer.update(
@@ -122,6 +124,7 @@ def test_sigterm_lets_the_request_in_flight_finish(tiny_checkpoint: Path):
         )
         worker.start()
         while httpx2.get(f"{url}/health").json()["running"] == 0:
+            assert worker.is_alive(), "the request finished before it could be seen in flight"
             time.sleep(0.05)
         process.send_signal(signal.SIGTERM)
         worker.join(120)
@@ -130,7 +133,7 @@ def test_sigterm_lets_the_request_in_flight_finish(tiny_checkpoint: Path):
         if process.poll() is None:
             process.kill()
     output = process.stdout.read().decode()
-    assert answer["choices"][0]["finish_reason"] == "length" and answer["usage"]["completion_tokens"] == 100, output
+    assert answer["choices"][0]["finish_reason"] == "length" and answer["usage"]["completion_tokens"] == 300, output
     assert "requests answered" in output and "API key required" in output
 
 
