@@ -137,10 +137,8 @@ def _generator(request: GenerationRequest, device: torch.device) -> torch.Genera
     return generator
 
 
-def _pick(logits: torch.Tensor, request: GenerationRequest, generator: torch.Generator | None) -> int:
-    """logits [V] float32 -> the next token: argmax, or a draw at the request's temperature and top-p."""
-    if generator is None:
-        return int(logits.argmax())
+def _sample(logits: torch.Tensor, request: GenerationRequest, generator: torch.Generator) -> int:
+    """logits [V] float32 -> a draw at the request's temperature, from its top-p nucleus."""
     probs = torch.softmax(logits / request.temperature, dim=-1)
     if request.top_p < 1.0:
         sorted_probs, order = probs.sort(descending=True)
@@ -148,6 +146,19 @@ def _pick(logits: torch.Tensor, request: GenerationRequest, generator: torch.Gen
         sorted_probs = sorted_probs.masked_fill(before >= request.top_p, 0.0)  # the first token always stays
         probs = torch.zeros_like(probs).scatter(0, order, sorted_probs)
     return int(torch.multinomial(probs, 1, generator=generator))
+
+
+def _prefill(model, processor, requests: Sequence[GenerationRequest], cache: DynamicCache):
+    """Render, pad left and run the prompts once, filling `cache`; logits of each row's last position only."""
+    batch = processor(
+        [r.conversation for r in requests], [r.images for r in requests], add_generation_prompt=True
+    ).to(model.device)
+    inputs = {"attention_mask": batch["attention_mask"], "selector_text_mask": batch["selector_text_mask"]}
+    if any(r.images for r in requests):  # the model merges visual tokens and derives the merged positions itself
+        inputs |= {"pixel_values": batch["pixel_values"], "image_grids": batch["image_grids"]}
+    else:  # left padding: positions count real tokens only, as they would alone
+        inputs["position_ids"] = (batch["attention_mask"].cumsum(1) - 1).clamp(min=0)
+    return model(input_ids=batch["input_ids"], cache=cache, use_cache=True, logits_to_keep=1, **inputs)
 
 
 @torch.inference_mode()
@@ -167,22 +178,12 @@ def generate_batch(
     if not requests:
         return []
     device = model.device
-    batch = processor(
-        [r.conversation for r in requests], [r.images for r in requests], add_generation_prompt=True
-    ).to(device)
-    has_images = any(r.images for r in requests)
     cache = DynamicCache(config=model.config.text_config)
-    inputs = {"attention_mask": batch["attention_mask"], "selector_text_mask": batch["selector_text_mask"]}
-    if has_images:  # the model merges visual tokens and derives the merged positions itself
-        inputs |= {"pixel_values": batch["pixel_values"], "image_grids": batch["image_grids"]}
-    else:  # left padding: positions count real tokens only, as they would alone
-        inputs["position_ids"] = (batch["attention_mask"].cumsum(1) - 1).clamp(min=0)
-    out = model(input_ids=batch["input_ids"], cache=cache, use_cache=True, logits_to_keep=1, **inputs)
-
-    mask = out.attention_mask if has_images else batch["attention_mask"]  # [B, L'] merged prompt
+    out = _prefill(model, processor, requests, cache)
+    mask = out.attention_mask  # [B, L'] the merged prompts, left-padded
     prompt_tokens = mask.sum(1).tolist()
     visual = [0] * len(requests)
-    if has_images:  # images are in request order, each request's in placeholder order
+    if out.image_token_counts is not None:  # images are in request order, each request's in placeholder order
         counts = iter(out.image_token_counts.tolist())
         visual = [sum(next(counts) for _ in r.images) for r in requests]
 
@@ -198,6 +199,9 @@ def generate_batch(
     logits = out.logits[:, -1].float()  # [B, V]
 
     while active:
+        if suppressed is not None:
+            logits[:, suppressed] = float("-inf")  # never emit an image placeholder
+        greedy = logits.argmax(-1).tolist()  # one call for the batch (one device sync)
         next_ids = []
         for row, index in enumerate(active):
             if is_cancelled is not None and is_cancelled(index):
@@ -208,10 +212,8 @@ def generate_batch(
                 finish[index] = FINISH_LENGTH
                 next_ids.append(processor.pad_token_id)
                 continue
-            row_logits = logits[row]
-            if suppressed is not None:
-                row_logits[suppressed] = float("-inf")  # never emit an image placeholder
-            token = _pick(row_logits, requests[index], generators[index])
+            generator = generators[index]
+            token = greedy[row] if generator is None else _sample(logits[row], requests[index], generator)
             completion[index] += 1
             delta = streams[index].push(None if token in eot else token)
             if token in eot or streams[index].stopped:
