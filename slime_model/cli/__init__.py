@@ -24,6 +24,7 @@ def main() -> None:
       slime-model generate --model runs/tiny/stage-3 --image chart.png --prompt "What is the largest value?"
       slime-model convert --from-official ~/ckpt/SliME-vicuna-7B --out models/slime-vicuna-7b
       slime-model serve --model runs/tiny/stage-3 --port 8000
+      slime-model plan --recipe pipelines/train/slime-llama3-70b-lora.yaml --gpus 64
     """
 
 

@@ -29,7 +29,9 @@ def plan(
     gpu: Annotated[Optional[str], typer.Option("--gpu", help="GPU kind for peak FLOP/s (pipelines/plan.yaml: A100, H100, H200).")] = None,
     mfu: Annotated[Optional[float], typer.Option("--mfu", min=0.01, max=1.0, help="Model FLOPs utilisation assumed for the hours.")] = None,
 ) -> None:
-    """Per stage: parameters, trainable parameters, memory per GPU under the stage's ZeRO config, activation
+    """Size a training recipe on N GPUs: memory per GPU, largest micro-batch and GPU-hours of every stage.
+
+    Per stage: parameters, trainable parameters, memory per GPU under the stage's ZeRO config, activation
     memory per sample, the largest micro-batch that fits, FLOPs per sample and GPU-hours for one epoch.
 
     Assumptions (samples, tokens and image sizes per mix stage, GPU peaks, default MFU) are in
