@@ -1,6 +1,6 @@
 """Dedup speed and memory, measured against what users reach for, in the same run.
 
-    python benchmarks/bench_dedup.py [--n 200000] [--brute-n N] [--bktree-n 3000] [--max-hamming 6] [--min-jaccard 0.8]
+    python benchmarks/bench_dedup.py [--n 200000] [--brute-n N] [--bktree-n 10000] [--max-hamming 6] [--min-jaccard 0.8]
 
 Image side: ``--n`` random 64-bit perceptual hashes, 10% of them planted copies of others with
 0..max_hamming+2 bits flipped. Multi-index hashing (``MultiIndexHash.self_pairs``) against
@@ -305,7 +305,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=200_000)
     parser.add_argument("--brute-n", type=int, default=None, help="hashes for the image comparison (default: --n)")
-    parser.add_argument("--bktree-n", type=int, default=3_000, help="hashes for the BK-tree comparison (quadratic)")
+    parser.add_argument("--bktree-n", type=int, default=10_000, help="hashes for the BK-tree comparison (quadratic)")
     parser.add_argument("--max-hamming", type=int, default=6)
     parser.add_argument("--min-jaccard", type=float, default=0.8)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
