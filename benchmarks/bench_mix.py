@@ -34,6 +34,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -248,8 +249,10 @@ def measure(args: list[str]) -> dict[str, float]:
     Three sums: RSS (a page mapped by several processes counts once per process, so with two
     writers the memory-mapped inputs count twice), PSS (each shared page split among the
     processes that map it: what the tree occupies) and anonymous memory (RSS without the
-    file-backed pages, which the kernel can drop at any time).
+    file-backed pages, which the kernel can drop at any time). Also its CPU seconds (user + system,
+    the contender and every process it waited for), which the machine's other load does not inflate.
     """
+    cpu = _children_cpu()
     clock = time.perf_counter()
     process = subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE, text=True)
     parent, peak, peak_pss, peak_anon = psutil.Process(process.pid), 0, 0, 0
@@ -264,10 +267,16 @@ def measure(args: list[str]) -> dict[str, float]:
         time.sleep(0.05)
     wall = time.perf_counter() - clock
     stdout = process.stdout.read()
+    cpu = _children_cpu() - cpu
     if process.returncode:
         raise SystemExit(f"contender {args[1]} failed with exit code {process.returncode}")
     timings = json.loads(stdout.strip().splitlines()[-1])
-    return {"wall": wall, "peak_rss": peak, "peak_pss": peak_pss, "peak_anon": peak_anon, **timings}
+    return {"wall": wall, "cpu": cpu, "peak_rss": peak, "peak_pss": peak_pss, "peak_anon": peak_anon, **timings}
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def folder_bytes(folder: Path) -> int:
@@ -275,7 +284,7 @@ def folder_bytes(folder: Path) -> int:
 
 
 def disk_write(folder: Path, size: int) -> float:
-    """Seconds for ``dd`` to write ``size`` bytes (whole MiB, at least 64) sequentially and flush them."""
+    """Bytes/s of ``dd`` writing ``size`` bytes (whole MiB, at least 64) sequentially and flushing them."""
     mib = max(64, size // 2**20)
     target = folder / "dd.bin"
     clock = time.perf_counter()
@@ -288,14 +297,14 @@ def disk_write(folder: Path, size: int) -> float:
 
 def report(results: dict[str, dict], target: int, rows: int, workers: int, dd_rate: float | None) -> None:
     print(f"\nmix --target {target:,} from {rows:,} rows, {workers} worker(s), {os.cpu_count()} CPU(s)")
-    columns = ("wall s", 8), ("rows/s", 10), ("out MiB", 8), ("peak RSS MiB", 13), ("PSS MiB", 8), ("anon MiB", 9)
-    print(f"{'contender':<12} " + " ".join(f"{name:>{width}}" for name, width in columns) + "  phases")
+    columns = {"wall s": 8, "CPU s": 7, "rows/s": 10, "out MiB": 8, "peak RSS MiB": 13, "PSS MiB": 8, "anon MiB": 9}
+    print(f"{'contender':<12} " + " ".join(f"{name:>{width}}" for name, width in columns.items()) + "  phases")
     for name, r in results.items():
+        mib = [r[key] / 2**20 for key in ("out_bytes", "peak_rss", "peak_pss", "peak_anon")]
+        values = [f"{r['wall']:.1f}", f"{r['cpu']:.1f}", f"{target / r['wall']:,.0f}", *(f"{m:,.0f}" for m in mib)]
         phases = ", ".join(f"{k} {r[k]:.1f}s" for k in ("hygiene", "plan", "write", "finish") if k in r)
-        print(
-            f"{name:<12} {r['wall']:>8.1f} {target / r['wall']:>10,.0f} {r['out_bytes'] / 2**20:>8,.0f} "
-            f"{r['peak_rss'] / 2**20:>13,.0f} {r['peak_pss'] / 2**20:>8,.0f} {r['peak_anon'] / 2**20:>9,.0f}  {phases}"
-        )
+        cells = " ".join(f"{value:>{width}}" for value, width in zip(values, columns.values(), strict=True))
+        print(f"{name:<12} {cells}  {phases}")
     baseline = results.get("json-shuffle")
     for name in [n for n in ("mix", "mix-plain") if n in results]:
         r = results[name]
@@ -310,6 +319,7 @@ def report(results: dict[str, dict], target: int, rows: int, workers: int, dd_ra
                 f"{name} write phase: {write_rate / 2**20:,.0f} MiB/s vs dd {dd_rate / 2**20:,.0f} MiB/s: "
                 f"{write_rate / dd_rate:.2f} of the disk's sequential write rate"
             )
+        print(f"{name}: {r['out_bytes'] / 2**20 / r['cpu']:,.0f} MiB of shards per CPU second (whole run; load-independent)")
 
 
 def main() -> None:
