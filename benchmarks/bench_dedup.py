@@ -1,18 +1,28 @@
-"""Dedup speed and memory, measured against baselines in the same run.
+"""Dedup speed and memory, measured against what users reach for, in the same run.
 
-    python benchmarks/bench_dedup.py [--n 200000] [--brute-n N] [--max-hamming 6] [--min-jaccard 0.8]
+    python benchmarks/bench_dedup.py [--n 200000] [--brute-n N] [--bktree-n 10000] [--max-hamming 6] [--min-jaccard 0.8]
 
 Image side: ``--n`` random 64-bit perceptual hashes, 10% of them planted copies of others with
-0..max_hamming+2 bits flipped. Multi-index hashing (``MultiIndexHash.self_pairs``) against a
-brute-force numpy ground truth (all pairs, in blocks, upper triangle only) over the first
-``--brute-n`` hashes (default: all of them). Recall must be 1.0.
+0..max_hamming+2 bits flipped. Multi-index hashing (``MultiIndexHash.self_pairs``) against
+(1) a brute-force numpy ground truth (all pairs, in blocks, upper triangle only) over the first
+``--brute-n`` hashes (default: all of them), and (2) imagededup, the library users reach for to
+dedup images by perceptual hash, over the first ``--bktree-n`` hashes: its BK-tree
+(``imagededup.handlers.search.bktree.BKTree``, ``search_method="bktree"``, its index; built and
+queried with every hash, distance ``(a ^ b).bit_count()``, faster than imagededup's own hex-string
+Hamming) and its Unix default, a Cython popcount scan of all hashes per query
+(``brute_force_cython_ext.query``). The BK-tree is pure Python and, on hashes spread over all 64
+bits, a radius of 6 prunes few branches, so its time grows about quadratically: hence the
+subset. Recall must be 1.0.
 
 Text side: ``--n`` synthetic questions (Zipf-distributed words), 10% of them planted
-paraphrases of others (case and punctuation, a replaced or inserted word, a typo). Our numpy MinHash + sorted LSH bands
-(``NearDedup`` on text-only rows) against ``datasketch`` (``MinHash.bulk`` + ``MinHashLSH``
-with the same 64 permutations, 16 bands x 4 rows, the same character 5-gram shingles, and the
-same Jaccard check on candidates). Each side runs in its own process; memory is the peak RSS
-(VmHWM, reset once the input texts exist) minus the RSS at that moment. Linux only.
+paraphrases of others (case and punctuation, a replaced or inserted word, a typo). Ours (numpy
+MinHash + sorted LSH bands, ``NearDedup`` on text-only rows) against ``datasketch``
+(``MinHash.bulk`` + ``MinHashLSH``, the usual Python choice), with the same 64 permutations,
+16 bands x 4 rows and character 5-gram shingles, compared like with like: both checking LSH
+candidates with the exact shingle Jaccard (what ``NearDedup`` does), and both with the MinHash
+estimate (what ``datasketch`` users usually do). Each contender runs in its own process, timed in
+CPU seconds (wall time printed beside; all contenders are single-threaded here); memory
+is the peak RSS (VmHWM, reset once the input texts exist) minus the RSS at that moment. Linux only.
 
 Goals (issue 4): image search >= 20x faster than brute force at equal recall; text dedup >= 2x
 faster than datasketch with no more memory.
@@ -25,6 +35,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +44,7 @@ import pyarrow as pa
 import xxhash
 
 from slime_data.dedup.hamming import MultiIndexHash, hamming
+from slime_data.dedup.minhash import band_keys, estimated_jaccard, lsh_pairs
 from slime_data.dedup.plan import NearDedup, NearDedupParams
 from slime_data.dedup.signatures import Signatures
 from slime_data.dedup.text import normalize_text
@@ -104,18 +116,27 @@ def true_jaccard(a: str, b: str) -> float:
 # --------------------------------------------------------------------------------------
 
 
+def _timer() -> Callable[[], dict[str, float]]:
+    """``elapsed = _timer()``; ``elapsed()`` -> wall and CPU seconds (this process, all threads) since then.
+
+    The ratios use CPU seconds: the machine may be shared, which inflates wall time, not CPU time.
+    """
+    wall, cpu = time.perf_counter(), time.process_time()
+    return lambda: {"seconds": time.perf_counter() - wall, "cpu": time.process_time() - cpu}
+
+
 def image_mih(n: int, max_hamming: int, brute_n: int) -> dict:
     hashes = planted_hashes(n, max_hamming)[:brute_n]
-    start = time.perf_counter()
+    elapsed = _timer()
     pairs = [np.stack([i, j]) for i, j, _ in MultiIndexHash(hashes, max_hamming).self_pairs()]
-    seconds = time.perf_counter() - start
+    timing = elapsed()
     found = np.concatenate(pairs, axis=1) if pairs else np.zeros((2, 0), np.int64)
-    return {"seconds": seconds, "pairs": found.T.tolist()}
+    return {**timing, "pairs": found.T.tolist()}
 
 
 def image_brute(n: int, max_hamming: int, brute_n: int) -> dict:
     hashes = planted_hashes(n, max_hamming)[:brute_n]
-    start = time.perf_counter()
+    elapsed = _timer()
     found, block = [], 2048
     for a in range(0, len(hashes), block):
         rows = hashes[a : a + block]
@@ -123,8 +144,36 @@ def image_brute(n: int, max_hamming: int, brute_n: int) -> dict:
         i, j = np.nonzero(distance <= max_hamming)
         keep = a + i < a + j
         found.append(np.stack([a + i[keep], a + j[keep]]))
-    seconds = time.perf_counter() - start
-    return {"seconds": seconds, "pairs": np.concatenate(found, axis=1).T.tolist()}
+    timing = elapsed()
+    return {**timing, "pairs": np.concatenate(found, axis=1).T.tolist()}
+
+
+def image_bktree(n: int, max_hamming: int, brute_n: int) -> dict:
+    from imagededup.handlers.search.bktree import BKTree
+
+    hashes = [int(h) for h in planted_hashes(n, max_hamming)[:brute_n]]
+    elapsed = _timer()
+    tree = BKTree(dict(enumerate(hashes)), lambda a, b: (a ^ b).bit_count())
+    found = [[i, j] for i, query in enumerate(hashes) for j, _ in tree.search(query, max_hamming) if i < j]
+    return {**elapsed(), "pairs": found}
+
+
+def image_imagededup_cython(n: int, max_hamming: int, brute_n: int) -> dict:
+    """imagededup's Unix default search: its Cython popcount scan of every hash per query.
+
+    Called directly with the hash list built once (its ``BruteForceCython.search`` wrapper
+    rebuilds the list from hex strings on every query, which would only make it slower).
+    """
+    import brute_force_cython_ext
+
+    hashes = [int(h) for h in planted_hashes(n, max_hamming)[:brute_n]]
+    names = [str(i).encode() for i in range(len(hashes))]
+    elapsed = _timer()
+    found = []
+    for i, query in enumerate(hashes):
+        matches = brute_force_cython_ext.query(names, hashes, query, max_hamming)  # [(name, distance)]
+        found.extend([i, int(j)] for j, _ in matches if i < int(j))
+    return {**elapsed(), "pairs": found}
 
 
 def _start_peak() -> int:
@@ -141,46 +190,68 @@ def _peak() -> int:
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
-def text_ours(n: int, min_jaccard: float) -> dict:
+def text_ours(n: int, min_jaccard: float, verify: str) -> dict:
+    """``exact``: ``NearDedup`` as the mix runs it; ``estimate``: its LSH candidates kept on the MinHash estimate."""
     questions, _ = synthetic_questions(n)
     texts = [normalize_text(q) for q in questions]
     baseline = _start_peak()
-    start = time.perf_counter()
-    dedup = NearDedup(NearDedupParams(min_jaccard=min_jaccard, num_perm=NUM_PERM, bands=BANDS, rows=ROWS, shingle=SHINGLE))
+    elapsed = _timer()
+    params = NearDedupParams(min_jaccard=min_jaccard, num_perm=NUM_PERM, bands=BANDS, rows=ROWS, shingle=SHINGLE)
+    dedup = NearDedup(params)
     text_array = pa.array(texts, pa.large_string())
     minhash = dedup.hasher.signatures(text_array)
-    text_key = np.array([xxhash.xxh3_64_intdigest(t.encode()) for t in texts], dtype=np.uint64)
-    zeros = np.zeros(len(texts), np.uint64)
-    ids = pa.array([f"q/{i:07d}" for i in range(len(texts))])
-    sigs = Signatures(ids, np.zeros(len(texts), bool), zeros, zeros, zeros.astype(np.int64), text_key, np.arange(len(texts)), text_array, minhash)
-    pairs = [np.stack([i, j]) for i, j in dedup.pairs(sigs)]
-    seconds = time.perf_counter() - start
+    if verify == "exact":
+        text_key = np.array([xxhash.xxh3_64_intdigest(t.encode()) for t in texts], dtype=np.uint64)
+        zeros = np.zeros(len(texts), np.uint64)
+        ids = pa.array([f"q/{i:07d}" for i in range(len(texts))])
+        sigs = Signatures(
+            ids, np.zeros(len(texts), bool), zeros, zeros, zeros.astype(np.int64), text_key, np.arange(len(texts)),
+            text_array, minhash,
+        )
+        pairs = [np.stack([i, j]) for i, j in dedup.pairs(sigs)]
+    else:
+        pairs = []
+        for i, j in lsh_pairs(band_keys(minhash, BANDS, ROWS)):
+            keep = estimated_jaccard(minhash, i, j) >= min_jaccard
+            pairs.append(np.stack([i[keep], j[keep]]))
+    timing = elapsed()
     found = np.concatenate(pairs, axis=1).T.tolist() if pairs else []
-    return {"seconds": seconds, "peak_bytes": _peak() - baseline, "pairs": found}
+    return {**timing, "peak_bytes": _peak() - baseline, "pairs": found}
 
 
-def text_datasketch(n: int, min_jaccard: float) -> dict:
+def text_datasketch(n: int, min_jaccard: float, verify: str) -> dict:
+    """``estimate``: candidates kept on ``MinHash.jaccard``; ``exact``: on the shingle sets' Jaccard."""
     from datasketch import MinHash, MinHashLSH
 
     questions, _ = synthetic_questions(n)
     texts = [normalize_text(q) for q in questions]
     baseline = _start_peak()
-    start = time.perf_counter()
-    signatures = MinHash.bulk([shingle_set(t) for t in texts], num_perm=NUM_PERM)
+    elapsed = _timer()
+    shingles = [shingle_set(t) for t in texts]
+    signatures = MinHash.bulk(shingles, num_perm=NUM_PERM)
     lsh = MinHashLSH(threshold=min_jaccard, num_perm=NUM_PERM, params=(BANDS, ROWS))
     with lsh.insertion_session() as session:
         for i, signature in enumerate(signatures):
             session.insert(i, signature, check_duplication=False)
-    found = []
-    for i, signature in enumerate(signatures):
-        for j in lsh.query(signature):
-            if j > i and signature.jaccard(signatures[j]) >= min_jaccard:
-                found.append([i, j])
-    seconds = time.perf_counter() - start
-    return {"seconds": seconds, "peak_bytes": _peak() - baseline, "pairs": found}
+
+    def similar(i: int, j: int) -> bool:
+        if verify == "estimate":
+            return signatures[i].jaccard(signatures[j]) >= min_jaccard
+        return len(shingles[i] & shingles[j]) / len(shingles[i] | shingles[j]) >= min_jaccard
+
+    found = [[i, j] for i, signature in enumerate(signatures) for j in lsh.query(signature) if j > i and similar(i, j)]
+    timing = elapsed()
+    return {**timing, "peak_bytes": _peak() - baseline, "pairs": found}
 
 
-WORKERS = {"image_mih": image_mih, "image_brute": image_brute, "text_ours": text_ours, "text_datasketch": text_datasketch}
+WORKERS = {
+    "image_mih": image_mih,
+    "image_brute": image_brute,
+    "image_bktree": image_bktree,
+    "image_imagededup_cython": image_imagededup_cython,
+    "text_ours": text_ours,
+    "text_datasketch": text_datasketch,
+}
 
 
 def run_worker(name: str, **kwargs: object) -> dict:
@@ -197,10 +268,83 @@ def run_worker(name: str, **kwargs: object) -> dict:
 # --------------------------------------------------------------------------------------
 
 
+def _seconds(result: dict) -> str:
+    return f"{result['cpu']:8.3f} CPU s ({result['seconds']:.2f} s wall)"
+
+
+def _image_report(name: str, result: dict, truth: set) -> None:
+    found = {tuple(p) for p in result["pairs"]}
+    recall = len(found & truth) / max(len(truth), 1)
+    precision = len(found & truth) / max(len(found), 1)
+    print(f"  {name:<24} {_seconds(result)}   {len(found):,} pairs   recall {recall:.4f}   precision {precision:.4f}")
+
+
+def image_side(args: argparse.Namespace) -> None:
+    brute_n = min(args.brute_n or args.n, args.n)
+    bktree_n = min(args.bktree_n, brute_n)
+    print("speed-ups are ratios of CPU seconds (a shared machine inflates wall time)")
+    print(f"image side: {brute_n:,} 64-bit hashes (10% planted copies), Hamming <= {args.max_hamming}")
+    common = {"n": args.n, "max_hamming": args.max_hamming}
+    mih = run_worker("image_mih", **common, brute_n=brute_n)
+    brute = run_worker("image_brute", **common, brute_n=brute_n)
+    truth = {tuple(p) for p in brute["pairs"]}
+    print(f"  {'brute force (numpy)':<24} {_seconds(brute)}   {len(truth):,} pairs (ground truth)")
+    _image_report("multi-index hash", mih, truth)
+    print(f"  speed-up vs brute force  {brute['cpu'] / mih['cpu']:8.1f} x   (goal >= 20x at recall 1.0)")
+
+    print(f"  on the first {bktree_n:,} hashes:")
+    mih_small = run_worker("image_mih", **common, brute_n=bktree_n)
+    bktree = run_worker("image_bktree", **common, brute_n=bktree_n)
+    truth_small = {tuple(p) for p in run_worker("image_brute", **common, brute_n=bktree_n)["pairs"]}
+    cython = run_worker("image_imagededup_cython", **common, brute_n=bktree_n)
+    _image_report("imagededup BK-tree", bktree, truth_small)
+    _image_report("imagededup Cython scan", cython, truth_small)
+    _image_report("multi-index hash", mih_small, truth_small)
+    print(f"  speed-up vs BK-tree      {bktree['cpu'] / mih_small['cpu']:8.1f} x")
+    print(f"  speed-up vs Cython scan  {cython['cpu'] / mih_small['cpu']:8.1f} x")
+
+
+def _text_report(name: str, result: dict, texts: list[str], positives: list, min_jaccard: float) -> None:
+    pairs = np.array(result["pairs"], dtype=np.int64).reshape(-1, 2)
+    clusters = UnionFind(len(texts))
+    clusters.union(pairs[:, 0], pairs[:, 1])
+    roots = clusters.roots()
+    recall = np.mean([roots[a] == roots[b] for a, b in positives])
+    true_pairs = np.mean([true_jaccard(texts[a], texts[b]) >= min_jaccard for a, b in pairs.tolist()])
+    dropped = len(texts) - len(np.unique(roots))
+    print(
+        f"  {name:<24} {_seconds(result)}   peak +{result['peak_bytes'] / 2**20:7.1f} MiB   "
+        f"{dropped:,} rows dropped   planted pairs caught {recall:.4f}   "
+        f"pairs with true J >= {min_jaccard}: {true_pairs:.4f}"
+    )
+
+
+def text_side(args: argparse.Namespace) -> None:
+    print(
+        f"\ntext side: {args.n:,} questions (10% planted paraphrases), MinHash {NUM_PERM} perms, "
+        f"{BANDS}x{ROWS} bands, J >= {args.min_jaccard}"
+    )
+    questions, planted = synthetic_questions(args.n)
+    texts = [normalize_text(q) for q in questions]
+    positives = [(a, b) for a, b in planted if true_jaccard(texts[a], texts[b]) >= args.min_jaccard]
+    print(f"  {len(positives):,} planted pairs have a true shingle Jaccard >= {args.min_jaccard}")
+    for verify in ("exact", "estimate"):
+        print(f"  candidates checked with the {verify} Jaccard:")
+        kwargs = {"n": args.n, "min_jaccard": args.min_jaccard, "verify": verify}
+        theirs = run_worker("text_datasketch", **kwargs)
+        ours = run_worker("text_ours", **kwargs)
+        _text_report("datasketch", theirs, texts, positives, args.min_jaccard)
+        _text_report("slime numpy", ours, texts, positives, args.min_jaccard)
+        print(f"  speed-up                 {theirs['cpu'] / ours['cpu']:8.1f} x   (goal >= 2x)")
+        memory = ours["peak_bytes"] / max(theirs["peak_bytes"], 1)
+        print(f"  memory ratio             {memory:8.2f}     (ours / datasketch, goal <= 1)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=200_000)
     parser.add_argument("--brute-n", type=int, default=None, help="hashes for the image comparison (default: --n)")
+    parser.add_argument("--bktree-n", type=int, default=10_000, help="hashes for the BK-tree comparison (quadratic)")
     parser.add_argument("--max-hamming", type=int, default=6)
     parser.add_argument("--min-jaccard", type=float, default=0.8)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -209,39 +353,8 @@ def main() -> None:
     if args.worker:
         print(json.dumps(WORKERS[args.worker](**json.loads(args.kwargs))))
         return
-
-    brute_n = min(args.brute_n or args.n, args.n)
-    print(f"image side: {brute_n:,} 64-bit hashes (10% planted copies), Hamming <= {args.max_hamming}")
-    mih = run_worker("image_mih", n=args.n, max_hamming=args.max_hamming, brute_n=brute_n)
-    brute = run_worker("image_brute", n=args.n, max_hamming=args.max_hamming, brute_n=brute_n)
-    found, truth = {tuple(p) for p in mih["pairs"]}, {tuple(p) for p in brute["pairs"]}
-    recall = len(found & truth) / max(len(truth), 1)
-    precision = len(found & truth) / max(len(found), 1)
-    print(f"  brute force      {brute['seconds']:8.2f} s   {len(truth):,} pairs (ground truth)")
-    print(f"  multi-index hash {mih['seconds']:8.2f} s   {len(found):,} pairs   recall {recall:.4f}   precision {precision:.4f}")
-    print(f"  speed-up         {brute['seconds'] / mih['seconds']:8.1f} x   (goal >= 20x at recall 1.0)")
-
-    print(f"\ntext side: {args.n:,} questions (10% planted paraphrases), MinHash {NUM_PERM} perms, {BANDS}x{ROWS} bands, J >= {args.min_jaccard}")
-    ours = run_worker("text_ours", n=args.n, min_jaccard=args.min_jaccard)
-    theirs = run_worker("text_datasketch", n=args.n, min_jaccard=args.min_jaccard)
-    questions, planted = synthetic_questions(args.n)
-    texts = [normalize_text(q) for q in questions]
-    positives = [(a, b) for a, b in planted if true_jaccard(texts[a], texts[b]) >= args.min_jaccard]
-    print(f"  {len(positives):,} planted pairs have a true shingle Jaccard >= {args.min_jaccard}")
-    for name, result in (("datasketch", theirs), ("slime numpy", ours)):
-        pairs = np.array(result["pairs"], dtype=np.int64).reshape(-1, 2)
-        clusters = UnionFind(len(texts))
-        clusters.union(pairs[:, 0], pairs[:, 1])
-        roots = clusters.roots()
-        recall = np.mean([roots[a] == roots[b] for a, b in positives])
-        true_pairs = np.mean([true_jaccard(texts[a], texts[b]) >= args.min_jaccard for a, b in pairs.tolist()])
-        dropped = len(texts) - len(np.unique(roots))
-        print(
-            f"  {name:<12} {result['seconds']:8.2f} s   peak +{result['peak_bytes'] / 2**20:7.1f} MiB   {dropped:,} rows dropped   "
-            f"planted pairs caught {recall:.4f}   pairs with true J >= {args.min_jaccard}: {true_pairs:.4f}"
-        )
-    print(f"  speed-up         {theirs['seconds'] / ours['seconds']:8.1f} x   (goal >= 2x)")
-    print(f"  memory ratio     {ours['peak_bytes'] / max(theirs['peak_bytes'], 1):8.2f}     (ours / datasketch, goal <= 1)")
+    image_side(args)
+    text_side(args)
 
 
 if __name__ == "__main__":

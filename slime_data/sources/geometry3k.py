@@ -1,7 +1,9 @@
 """Geometry3K (lupantech/InterGPS): four-choice geometry problems over a diagram.
 
 SliME trained on the train split (ids 0–2100). Each problem is its own folder; the published
-``detailed_solution`` is almost always a single space, so most records carry no rationale.
+``detailed_solution`` is almost always a single space, so most records carry no rationale. The
+choices are bare numbers, so a non-empty ``unit`` (e.g. "cm^2") goes into the prompt as
+"(Unit: …)" after the question, as TabMWP's free-text questions do.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ class Geometry3K(SourceAdapter):
     default_splits = ("train",)
     layout = """\
 <root>/data/geometry3k/            (or the geometry3k/ folder itself)
-  <split>/<id>/data.json           {problem_text, choices [4], answer "A".."D", detailed_solution, ...}
+  <split>/<id>/data.json           {problem_text, choices [4], answer "A".."D", unit, detailed_solution, ...}
   <split>/<id>/img_diagram.png     the diagram      split = train (0-2100), val, test"""
 
     def locate(self, root: Path) -> Path:
@@ -77,7 +79,8 @@ class Geometry3K(SourceAdapter):
         letters = prompts.option_letters(len(choices))
         if answer not in letters:
             raise Malformed(BAD_VALUE, f"answer {answer!r} is not one of {', '.join(letters)}")
-        prompt = prompts.multiple_choice(self.name, require_text(item, "problem_text"), choices)
+        unit = (require(item, "unit", str, optional=True) or "").strip() or None
+        prompt = prompts.multiple_choice(self.name, require_text(item, "problem_text"), choices, unit=unit)
         return make_record(
             self,
             folder.name,
@@ -90,6 +93,7 @@ class Geometry3K(SourceAdapter):
             rationale=join_text(require(item, "detailed_solution", str, optional=True)),
             meta={
                 "answer_text": choices[letters.index(answer)],
+                "unit": unit,
                 "problem_type_graph": item.get("problem_type_graph"),
                 "problem_type_goal": item.get("problem_type_goal"),
             },

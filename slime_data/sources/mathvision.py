@@ -2,9 +2,18 @@
 
 SliME trained on the test split minus testmini. The testmini ids are read from
 ``data/testmini.jsonl`` (when present) and never enter the output: each becomes a counted
-``in_testmini`` reject, and ``testmini`` is not offered as a split. The ``<image1>``…
-placeholders in the question text all point at the one image, which the record's own
-``<image>`` stands for, so they are removed.
+``in_testmini`` reject, and ``testmini`` is not offered as a split.
+
+The ``<image1>``… placeholders all point at parts of the one image file, which the record's own
+``<image>`` stands for. A placeholder that stands alone (on its own line, or after the end of a
+sentence) or right after a word that already names it ("in the figure <image2>?") is removed; one
+inside a sentence ("Which side is opposite to <image2>?") becomes a neutral reference
+(``image_reference`` in pipelines/source_prompts.yaml: "the picture shown") so the sentence still
+reads. Problems whose options are pictures (``<image2>``… in ``options``) are counted
+``options_are_pictures`` rejects: their letters point at pictures the text cannot name, and the
+one image need not label them. Solutions were OCRed by Mathpix and embed its crops as
+``![](https://cdn.mathpix.com/...)``; the model never sees those images, so the links are removed
+from the rationale.
 """
 
 from __future__ import annotations
@@ -36,13 +45,35 @@ from slime_data.sources.common import (
 
 SPLITS = ("test",)  # testmini is a benchmark: never offered
 IN_TESTMINI = "in_testmini"
+OPTIONS_ARE_PICTURES = "options_are_pictures"
 _IMAGE_PLACEHOLDER = re.compile(r"[ \t]*<image\d+>")  # with the spaces before it: "figure <image2>?" -> "figure?"
+# Text before a placeholder that makes it redundant: nothing (line start), a sentence end, another
+# placeholder, or a word that already names the picture.
+_NAMED_ALREADY = re.compile(r"(^|[.?!:;>]|\b(figures?|pictures?|images?|diagrams?|drawings?|below|above|shown))$", re.I)
+# A Mathpix crop in markdown, "![](https://cdn.mathpix.com/cropped/...jpg?height=..)", or a bare link to one.
+_MATHPIX_IMAGE = re.compile(r"[ \t]*(!\[[^\]]*\]\(\s*https?://cdn\.mathpix\.com/[^)]*\)|https?://cdn\.mathpix\.com/\S+)")
+
+
+def _tidy(text: str) -> str:
+    """Strip each line and squeeze the blank lines left where something was removed."""
+    lines = (line.strip() for line in text.splitlines())
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
 def strip_image_placeholders(question: str) -> str:
-    """Remove ``<image1>``… and the blank lines they leave behind."""
-    lines = (line.strip() for line in _IMAGE_PLACEHOLDER.sub("", question).splitlines())
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    """Remove ``<image1>``… that stand alone or follow a word naming them; others become a reference."""
+    reference = prompts.template("mathvision", "image_reference")
+
+    def replace(match: re.Match[str]) -> str:
+        before = match.string[: match.start()].rsplit("\n", 1)[-1].rstrip()
+        return "" if _NAMED_ALREADY.search(before) else f" {reference}"
+
+    return _tidy(_IMAGE_PLACEHOLDER.sub(replace, question))
+
+
+def strip_mathpix_images(solution: str) -> str:
+    """The solution without the Mathpix image links the model never sees."""
+    return _tidy(_MATHPIX_IMAGE.sub("", solution))
 
 
 @register
@@ -52,7 +83,8 @@ class MathVision(SourceAdapter):
     default_splits = ("test",)
     layout = """\
 <root>/                        (the MATH-V clone)
-  data/test.jsonl              one problem a line: {id (str), question, options, answer, solution, level, subject, image}
+  data/test.jsonl              one problem a line:
+                               {id (str), question, options, answer, solution, level, subject, image}
   data/testmini.jsonl          the benchmark subset: its ids are excluded from test
   images/<id>.jpg              the image ("image" field, relative to <root>)"""
 
@@ -98,6 +130,8 @@ class MathVision(SourceAdapter):
         require_text(item, "id")
         question = strip_image_placeholders(require_text(item, "question"))
         options = require_str_list(item, "options")
+        if any(_IMAGE_PLACEHOLDER.search(option) for option in options):
+            raise Malformed(OPTIONS_ARE_PICTURES, f"options {options} are pictures the prompt cannot show as text")
         answer = require_text(item, "answer").strip()
         if options:
             letters = prompts.option_letters(len(options))
@@ -122,7 +156,7 @@ class MathVision(SourceAdapter):
             image=image_ref(root, require_text(item, "image")),
             answer=answer,
             choices=options or None,
-            rationale=join_text(require(item, "solution", str, optional=True)),
+            rationale=join_text(strip_mathpix_images(require(item, "solution", str, optional=True) or "")),
             meta={
                 "answer_text": options[letters.index(answer)] if options else answer,
                 "level": item.get("level"),

@@ -51,12 +51,17 @@ def option_letters(n: int) -> list[str]:
     return list(letters[:n])
 
 
-def multiple_choice(source: str, question: str, choices: list[str], context: str | None = None) -> str:
-    """Question, optional context and lettered options ("A. ...") as one human turn."""
+def multiple_choice(
+    source: str, question: str, choices: list[str], context: str | None = None, unit: str | None = None
+) -> str:
+    """Question, optional context, the unit of the options when there is one, and lettered options ("A. ...")."""
     letters = option_letters(len(choices))
-    options = "\n".join(template(source, "option").format(letter=l, text=c.strip()) for l, c in zip(letters, choices))
-    return template(source, "multiple_choice").format(
-        context=_context(source, context), question=question.strip(), options=options
+    option = template(source, "option")
+    pairs = zip(letters, choices, strict=True)
+    options = "\n".join(option.format(letter=letter, text=text.strip()) for letter, text in pairs)
+    key = "multiple_choice_with_unit" if unit else "multiple_choice"
+    return template(source, key).format(
+        context=_context(source, context), question=question.strip(), options=options, unit=unit
     )
 
 

@@ -33,7 +33,10 @@ from slime_data.sources.common import (
     single_turn,
 )
 
-SPLITS = ("train", "dev", "test")  # problems_dev1k / problems_test1k are subsets of dev / test
+# dev1k / test1k (problems_dev1k.json, problems_test1k.json) are the 1,000-problem subsets of dev / test
+# that PromptPG's own scripts evaluate on (--test_split dev1k|test1k); their records keep the pid, so
+# they share ids with the full split's records.
+SPLITS = ("train", "dev", "test", "dev1k", "test1k")
 QUESTION_TYPES = ("free_text", "multi_choice")
 
 
@@ -45,8 +48,8 @@ class TabMWP(SourceAdapter):
     layout = """\
 <root>/data/tabmwp/            (or the tabmwp/ folder itself)
   problems_<split>.json        {pid: {question, choices, answer (str), unit, table, solution, ques_type, ...}}
-                               split = train, dev, test
-  splits.json                  {"train": [int pid, ...], ...}   optional: the order of each split
+                               split = train, dev, test, dev1k, test1k (1,000-problem subsets of dev, test)
+  splits.json                  {"train": [int pid, ...], ...}   optional: the order of each split it lists
   tables/<pid>.png             the table image"""
 
     def locate(self, root: Path) -> Path:

@@ -48,6 +48,17 @@ def test_records_in_numeric_order_with_letter_answers(geometry3k: Path, read_spl
     assert record.rationale is None  # detailed_solution is " "
     assert out.by_id("geometry3k/2").answer == "C"  # key order reversed in that file
     assert out.by_id("geometry3k/10").rationale.startswith("The area of a triangle")
+    assert record.meta["unit"] is None  # "" in the release: no unit line
+
+
+def test_unit_is_in_the_prompt(geometry3k: Path, read_split) -> None:
+    """The choices are bare numbers ("35"); the published unit says what they measure."""
+    record = read_split(adapter, geometry3k, "train").by_id("geometry3k/10")
+    assert record.conversations[0]["value"] == (
+        "<image>\nFind the area of the triangle. Round to the nearest tenth if necessary. (Unit: ft^2)\n"
+        "A. 17.5\nB. 35\nC. 70\nD. 140\nAnswer with the option's letter from the given choices directly."
+    )
+    assert record.meta["unit"] == "ft^2" and record.answer == "B"
 
 
 def test_malformed_problems_are_counted_rejects(geometry3k: Path, read_split) -> None:

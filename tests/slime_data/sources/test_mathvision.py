@@ -1,5 +1,6 @@
 """MathVision adapter on a tiny fixture in the published format: testmini never enters the
-output, ``<imageN>`` placeholders go, options decide the prompt, faults are rejects."""
+output, ``<imageN>`` placeholders go or become a reference, picture options are rejects, Mathpix
+image links leave the rationale, options decide the prompt, faults are rejects."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from slime_data.sources import REGISTRY, SourceNotFound
-from slime_data.sources.mathvision import strip_image_placeholders
+from slime_data.sources.mathvision import strip_image_placeholders, strip_mathpix_images
 
 adapter = REGISTRY["mathvision"]
 
@@ -31,13 +32,13 @@ def test_testmini_is_never_a_split_nor_in_the_output(mathvision: Path, read_spli
     with pytest.raises(ValueError, match="testmini is never read"):
         list(adapter.read(mathvision, "testmini"))
     out = read_split(adapter, mathvision, "test")
-    assert out.ids == ["mathvision/1", "mathvision/8", "mathvision/12"]
-    assert out.reasons == {"mathvision/3": "in_testmini"}
+    assert out.ids == ["mathvision/1", "mathvision/8", "mathvision/12", "mathvision/51"]
+    assert out.reasons == {"mathvision/3": "in_testmini", "mathvision/40": "options_are_pictures"}
 
 
 def test_without_testmini_file_every_test_problem_is_read(mathvision: Path, read_split) -> None:
     (mathvision / "MATH-V" / "data" / "testmini.jsonl").unlink()
-    assert read_split(adapter, mathvision, "test").ids == [f"mathvision/{i}" for i in ("1", "3", "8", "12")]
+    assert read_split(adapter, mathvision, "test").ids == [f"mathvision/{i}" for i in ("1", "3", "8", "12", "51")]
 
 
 def test_unreadable_testmini_line_fails_the_run(mathvision: Path) -> None:
@@ -80,9 +81,32 @@ def test_options_drawn_in_the_image_are_listed_as_letters(mathvision: Path, read
     assert record.answer == "D" and record.choices == ["A", "B", "C", "D", "E"]
 
 
+def test_placeholder_inside_a_sentence_becomes_a_reference_and_mathpix_links_go(
+    mathvision: Path, read_split
+) -> None:
+    record = read_split(adapter, mathvision, "test").by_id("mathvision/51")
+    assert record.conversations[0]["value"] == (
+        "<image>\nA die is rolled as shown.\nWhich side is opposite to the picture shown?\n"
+        "Answer the question using a single word or phrase."
+    )
+    assert record.rationale == "Opposite faces sum to 7, so the face opposite 3 is 4. The net confirms it."
+
+
 def test_strip_image_placeholders() -> None:
     assert strip_image_placeholders("<image1>\nFind x.") == "Find x."
-    assert strip_image_placeholders("Look at <image1> and <image2>.\n\n\n<image3>\nWhich?") == "Look at and.\n\nWhich?"
+    assert strip_image_placeholders("Look at <image1> and <image2>.\n\n\n<image3>\nWhich?") == (
+        "Look at the picture shown and the picture shown.\n\nWhich?"
+    )
+    assert strip_image_placeholders("Which pictures <image2> <image3> are equal? <image4>") == (
+        "Which pictures are equal?"
+    )
+
+
+def test_strip_mathpix_images() -> None:
+    crop = "![](https://cdn.mathpix.com/cropped/2024_a.jpg?height=10&width=20&top_left_y=1&top_left_x=2)"
+    assert strip_mathpix_images(f"{crop}\n\nSo x = 3.") == "So x = 3."
+    assert strip_mathpix_images("See https://cdn.mathpix.com/cropped/b.jpg?height=1 too.") == "See too."
+    assert strip_mathpix_images("Keep ![a](images/1.jpg) and $x^2$.") == "Keep ![a](images/1.jpg) and $x^2$."
 
 
 def test_malformed_lines_are_counted_rejects(mathvision: Path, read_split) -> None:

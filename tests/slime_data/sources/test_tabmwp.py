@@ -24,7 +24,7 @@ def test_locate_from_release_root_or_inner_folder(tabmwp: Path, inner: str) -> N
 
 
 def test_splits_and_default(tabmwp: Path) -> None:
-    assert adapter.splits(tabmwp) == ["train", "dev"]  # no problems_test.json here
+    assert adapter.splits(tabmwp) == ["train", "dev", "dev1k"]  # no problems_test.json, problems_test1k.json
     assert adapter.default_splits == ("train",)
     with pytest.raises(SourceNotFound, match="problems_test.json is missing"):
         list(adapter.read(tabmwp, "test"))
@@ -59,6 +59,18 @@ def test_multiple_choice_answer_is_the_letter(tabmwp: Path, read_split) -> None:
     assert record.choices == ["shortage", "surplus"] and record.meta["answer_text"] == "surplus"
     dev = read_split(adapter, tabmwp, "dev").by_id("tabmwp/5")
     assert dev.answer == "B" and dev.split == "dev"
+
+
+def test_dev1k_and_test1k_are_splits_as_promptpg_reads_them(tabmwp: Path, read_split) -> None:
+    """PromptPG's scripts evaluate on problems_{dev,test}1k.json; their records keep the pid."""
+    root = tabmwp / "data" / "tabmwp"
+    problems = json.loads((root / "problems_dev.json").read_text())
+    problems["1"] = dict(problems["5"], split="test")  # tables/1.png exists
+    (root / "problems_test1k.json").write_text(json.dumps({"1": problems["1"]}))
+    assert adapter.splits(tabmwp) == ["train", "dev", "dev1k", "test1k"]
+    dev1k = read_split(adapter, tabmwp, "dev1k")
+    assert dev1k.ids == ["tabmwp/5"] and dev1k.records[0].split == "dev1k" and dev1k.records[0].answer == "B"
+    assert read_split(adapter, tabmwp, "test1k").ids == ["tabmwp/1"]
 
 
 def test_malformed_problems_are_counted_rejects(tabmwp: Path, read_split) -> None:
