@@ -20,6 +20,8 @@
      benchmark excerpts) across all inputs, allocation, the planned shuffle, parallel shard
      writing with the image bytes copied into self-contained shards, manifests;
    * mix-plain: the same without hygiene;
+   * mix-ref: ``mix`` with ``images: reference`` (``slime-data mix --by-reference``): the same rows,
+     each image left in its input shard and pointed at, so only text and pointers are written;
    * dd: the disk's own sequential write of as many bytes as the mix wrote
      (``dd if=/dev/zero bs=1M conv=fdatasync``): the ceiling for writing the shards.
 3. Prints wall time, rows/s, peak memory of each contender's process tree (summed RSS, PSS and
@@ -187,7 +189,7 @@ def generate(root: Path, rows: int, seed: int) -> float:
     return time.perf_counter() - clock
 
 
-def recipe(root: Path, hygiene: bool) -> Path:
+def recipe(root: Path, hygiene: bool, images: str = "copy") -> Path:
     """The paper's two stages over the generated inputs; with hygiene, the demo build's dedup and decontamination."""
     import yaml
 
@@ -195,22 +197,23 @@ def recipe(root: Path, hygiene: bool) -> Path:
     for source, (stage, _, _) in SOURCES.items():
         stages.setdefault(stage, []).append({"name": source, "input": str(root / "inputs" / source)})
     data = {
-        "name": "bench", "seed": 0, "max_repeats": 3, "rows_per_shard": ROWS_PER_OUTPUT_SHARD,
+        "name": "bench", "seed": 0, "max_repeats": 3, "rows_per_shard": ROWS_PER_OUTPUT_SHARD, "images": images,
         "hygiene": HYGIENE if hygiene else [],
         "stages": [
             {"name": "pretrain", "weight": 0.279, "sources": stages["pretrain"]},
             {"name": "sft", "weight": 0.721, "sources": stages["sft"]},
         ],
     }
-    path = root / f"bench-mix-{'hygiene' if hygiene else 'plain'}.yaml"
+    path = root / f"bench-mix-{'hygiene' if hygiene else 'plain'}-{images}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
 
 
 # -- contenders (each runs in its own process) ------------------------------------------
 
-CONTENDERS = ("json-shuffle", "mix", "mix-plain")
-OUTPUT = {"json-shuffle": "json-shuffle", "mix": "mix", "mix-plain": "mix-plain"}
+CONTENDERS = ("json-shuffle", "mix", "mix-plain", "mix-ref")
+OUTPUT = {name: name for name in CONTENDERS}
+MIXES = {"mix": (True, "copy"), "mix-plain": (False, "copy"), "mix-ref": (True, "reference")}  # hygiene, images
 
 
 def json_shuffle(root: Path, target: int) -> dict[str, float]:
@@ -233,12 +236,12 @@ def json_shuffle(root: Path, target: int) -> dict[str, float]:
     return {}
 
 
-def mix(root: Path, target: int, workers: int, hygiene: bool) -> dict[str, float]:
+def mix(root: Path, target: int, workers: int, name: str) -> dict[str, float]:
     from slime_data.mix.recipe import load_mix_recipe
     from slime_data.mix.run import run_mix
 
-    out = root / OUTPUT["mix" if hygiene else "mix-plain"]
-    loaded = load_mix_recipe(recipe(root, hygiene))
+    out = root / OUTPUT[name]
+    loaded = load_mix_recipe(recipe(root, *MIXES[name]))
     result = run_mix(loaded, target, out=out, manifest_path=out / "mix.json", workers=workers)
     return result.timings
 
@@ -306,7 +309,7 @@ def report(results: dict[str, dict], target: int, rows: int, workers: int, dd_ra
         cells = " ".join(f"{value:>{width}}" for value, width in zip(values, columns.values(), strict=True))
         print(f"{name:<12} {cells}  {phases}")
     baseline = results.get("json-shuffle")
-    for name in [n for n in ("mix", "mix-plain") if n in results]:
+    for name in [n for n in MIXES if n in results]:
         r = results[name]
         if baseline:
             print(
@@ -320,6 +323,13 @@ def report(results: dict[str, dict], target: int, rows: int, workers: int, dd_ra
                 f"{write_rate / dd_rate:.2f} of the disk's sequential write rate"
             )
         print(f"{name}: {r['out_bytes'] / 2**20 / r['cpu']:,.0f} MiB of shards per CPU second (whole run; load-independent)")
+    if "mix" in results and "mix-ref" in results:
+        copy, ref = results["mix"], results["mix-ref"]
+        print(
+            f"mix-ref / mix: bytes written x{ref['out_bytes'] / copy['out_bytes']:.3f} "
+            f"({ref['out_bytes'] / 2**20:,.0f} vs {copy['out_bytes'] / 2**20:,.0f} MiB), write phase x{ref['write'] / copy['write']:.2f}, "
+            f"CPU x{ref['cpu'] / copy['cpu']:.2f}, wall x{ref['wall'] / copy['wall']:.2f}"
+        )
 
 
 def main() -> None:
@@ -339,7 +349,7 @@ def main() -> None:
         if args.contender == "json-shuffle":
             timings = json_shuffle(args.dir, target)
         else:
-            timings = mix(args.dir, target, args.workers, args.contender == "mix")
+            timings = mix(args.dir, target, args.workers, args.contender)
         print(json.dumps(timings))
         return
 
