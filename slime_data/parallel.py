@@ -3,11 +3,14 @@
 Workers are *spawned*, not forked: they start clean, without the caller's threads, locks or
 memory maps, and each imports only what its function needs. An executor, not a ``Pool``: a
 worker that dies (the OOM killer) fails the call with ``BrokenProcessPool`` instead of hanging it.
+On Ctrl-C (or any error) the workers are killed at once: every job is a resumable unit, and the
+rerun redoes only unfinished ones.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import signal
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
@@ -27,5 +30,35 @@ def map_in_processes(function: Callable[[Job], Result], jobs: Iterable[Job], wor
         yield from map(function, jobs)
         return
     chunk = max(1, len(jobs) // (workers * 8))
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=mp.get_context("spawn")) as pool:
+    pool = ProcessPoolExecutor(
+        max_workers=min(workers, len(jobs)), mp_context=mp.get_context("spawn"), initializer=_leave_ctrl_c_to_the_parent
+    )
+    finished = False
+    try:
         yield from pool.map(function, jobs, chunksize=chunk)
+        finished = True
+    finally:
+        if finished:
+            pool.shutdown(wait=True)
+        else:  # Ctrl-C, an error, or the caller stopped reading: no job is worth waiting for
+            _stop_now(pool)
+
+
+def _leave_ctrl_c_to_the_parent() -> None:
+    """Workers ignore SIGINT (a terminal sends it to the whole process group): the parent decides,
+    and stops them, instead of each worker dying mid-job or carrying on with its queue."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop_now(pool: ProcessPoolExecutor) -> None:
+    """Kill the workers and drop the queued jobs, without waiting for any of them.
+
+    ``shutdown(cancel_futures=True)`` alone still waits for every job already handed to a worker
+    (all of them, for ``map``), and the interpreter joins the workers at exit.
+    """
+    workers = list((pool._processes or {}).values())  # no public way to reach them before Python 3.14
+    for process in workers:
+        process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in workers:
+        process.join(timeout=5)

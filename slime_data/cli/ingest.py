@@ -2,34 +2,43 @@
 
 from __future__ import annotations
 
+import difflib
 import shlex
 import sys
+import textwrap
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
 
-from slime_data.ui import DEFAULT_WORKERS, console, progress, user_errors
 from slime_data.runner import UnitResult
+from slime_data.ui import DEFAULT_WORKERS, UserError, console, progress, styled, user_errors
 
 
-def sources() -> None:
-    """List the source adapters, the native layout each expects, and the splits SliME trained on.
+@user_errors
+def sources(
+    name: Annotated[Optional[str], typer.Argument(help="One source to show (default: all of them).")] = None,
+) -> None:
+    """List the source adapters, the splits SliME trained on, the licence and the native layout each expects.
 
-    Example: slime-data sources
+    Printed to stdout, layouts as written (pipe it to a pager or grep).
+
+    Examples:
+      slime-data sources
+      slime-data sources ai2d
     """
     from slime_data.sources import REGISTRY
 
-    table = Table(title="slime-data sources", show_lines=True)
-    table.add_column("source", style="bold")
-    table.add_column("default splits")
-    table.add_column("licence")
-    table.add_column("expected layout (under --root)")
-    for name in sorted(REGISTRY):
-        adapter = REGISTRY[name]
-        table.add_row(name, ", ".join(adapter.default_splits), adapter.license, adapter.layout.strip())
-    console.print(table)
+    if name is not None and name not in REGISTRY:
+        close = difflib.get_close_matches(name, list(REGISTRY), n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise UserError(f"no source {name!r}; {hint}known sources: {', '.join(sorted(REGISTRY))}")
+    for shown in [name] if name else sorted(REGISTRY):
+        adapter = REGISTRY[shown]
+        typer.echo(f"{shown}  (default splits: {', '.join(adapter.default_splits)}; licence: {adapter.license})")
+        typer.echo(textwrap.indent(textwrap.dedent(adapter.layout).strip("\n"), "    "))
+        typer.echo("")
 
 
 @user_errors
@@ -53,7 +62,7 @@ def ingest(
     from slime_data.ingest import plan_ingest
 
     plan = plan_ingest(source, root, split)
-    console.print(f"[bold]{plan.adapter.name}[/]: {plan.root} (splits: {', '.join(plan.splits)})")
+    console.print(styled((plan.adapter.name, "bold"), f": {plan.root} (splits: {', '.join(plan.splits)})"))
     with progress() as bar:
         task = bar.add_task(f"ingest {plan.adapter.name}", total=None)
 
@@ -95,8 +104,8 @@ def print_summary(manifest: dict, title: str) -> None:
                 reasons.add_row(step, reason, str(n))
         console.print(reasons)
     console.print(
-        f"[green]wrote {manifest['num_rows']} rows in {len(manifest['shards'])} shard(s); "
-        f"{manifest['rejects']['total']} rejected[/]"
+        styled((f"wrote {manifest['num_rows']} rows in {len(manifest['shards'])} shard(s); "
+                f"{manifest['rejects']['total']} rejected", "green"))
     )
 
 

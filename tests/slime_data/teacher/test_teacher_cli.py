@@ -84,7 +84,7 @@ def test_budget_stop_writes_nothing_final_and_a_rerun_resumes(serve, shard_input
     source, out = shard_input(6), tmp_path / "out"
 
     stopped = teach(source, out, server.url, "--max-requests", "4")
-    assert stopped.exit_code == 3
+    assert stopped.exit_code == 3, stopped.output
     assert "--max-requests 4 reached" in stopped.output and "Rerun the same command" in stopped.output
     assert not (out / MANIFEST).exists() and not list(out.glob("data-*.arrow"))
     assert len(server.requests) == 4
