@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import signal
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from typing import TypeVar
 
 Job = TypeVar("Job")
@@ -30,12 +32,12 @@ def map_in_processes(function: Callable[[Job], Result], jobs: Iterable[Job], wor
         yield from map(function, jobs)
         return
     chunk = max(1, len(jobs) // (workers * 8))
-    pool = ProcessPoolExecutor(
-        max_workers=min(workers, len(jobs)), mp_context=mp.get_context("spawn"), initializer=_leave_ctrl_c_to_the_parent
-    )
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=mp.get_context("spawn"))
     finished = False
     try:
-        yield from pool.map(function, jobs, chunksize=chunk)
+        with _workers_born_ignoring_ctrl_c():
+            results = pool.map(function, jobs, chunksize=chunk)  # submits every job, starting the workers
+        yield from results
         finished = True
     finally:
         if finished:
@@ -44,10 +46,21 @@ def map_in_processes(function: Callable[[Job], Result], jobs: Iterable[Job], wor
             _stop_now(pool)
 
 
-def _leave_ctrl_c_to_the_parent() -> None:
-    """Workers ignore SIGINT (a terminal sends it to the whole process group): the parent decides,
-    and stops them, instead of each worker dying mid-job or carrying on with its queue."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+@contextmanager
+def _workers_born_ignoring_ctrl_c() -> Iterator[None]:
+    """Processes started inside ignore SIGINT from birth (an ignored signal stays ignored across exec,
+    and Python then installs no KeyboardInterrupt handler). A terminal's Ctrl-C reaches the whole
+    process group: the parent alone decides, and stops the workers, instead of each worker dying
+    mid-import with a traceback or carrying on with its queue. A Ctrl-C in these few milliseconds
+    is lost; only the main thread may change signal handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _stop_now(pool: ProcessPoolExecutor) -> None:
