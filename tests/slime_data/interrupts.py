@@ -73,6 +73,7 @@ def assert_stopped_cleanly(result: Interrupted, once: bool = True) -> None:
     assert INTERRUPTED in result.stderr.splitlines(), result.stderr
     assert "Traceback" not in result.stderr, result.stderr
     assert not result.survivors, result.survivors
+    print(f"exited {result.seconds:.2f} s after Ctrl-C")  # shown with pytest -s
 
 
 def slime_data_command(*args: str) -> list[str]:
