@@ -55,6 +55,10 @@ class BuildContext:
     command: str = "slime-data build"
     warnings: list[str] = field(default_factory=list)
 
+    def expand(self, path: str, base: Path | None = None) -> Path:
+        """A recipe path, ``{data}`` being the folder that holds ``out``: generated inputs go beside the output."""
+        return expand_path(path, base, data_dir=self.out.absolute().parent)
+
 
 def resolve_sources(ctx: BuildContext) -> list[ResolvedSource]:
     """Find every source's data; missing required sources are one error naming each and where we looked."""
@@ -62,7 +66,7 @@ def resolve_sources(ctx: BuildContext) -> list[ResolvedSource]:
     for spec in ctx.recipe.sources:
         adapter = get_adapter(spec.name)
         if spec.root is not None:
-            base = expand_path(spec.root, ctx.root)
+            base = ctx.expand(spec.root, ctx.root)
         elif ctx.root is not None:
             base = ctx.root / spec.name
         else:

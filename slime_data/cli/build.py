@@ -55,7 +55,7 @@ def build(
     name: Annotated[str, typer.Argument(help="What to build: the recipe pipelines/NAME.yaml (e.g. sophisticated).")],
     config: Annotated[Optional[Path], typer.Option("--config", help="Recipe YAML (default: pipelines/NAME.yaml; with no --root either, the bundled demo).")] = None,
     root: Annotated[Optional[Path], typer.Option("--root", help="Folder holding every source's release under its own name.")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Output shard set (default data/NAME).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Output shard set (default data/NAME). Inputs the recipe generates ({data}/... in it: the demo's synthetic source and caption set) go beside it; nothing else is written.")] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Processes for the per-record steps and the global ones (dedup, decontamination). The output is the same for any number.")] = DEFAULT_WORKERS,
     force: Annotated[bool, typer.Option("--force", help="Rebuild from scratch, ignoring finished units.")] = False,
     shard: Annotated[Optional[str], typer.Option("--shard", help="Run slice I of N (0-based), e.g. 3/16; join with `slime-data merge`.")] = None,
