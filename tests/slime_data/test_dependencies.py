@@ -6,8 +6,12 @@ from __future__ import annotations
 import ast
 import re
 import sys
-import tomllib
 from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser, as pip vendors it
+    from pip._vendor import tomli as tomllib
 
 REPO = Path(__file__).resolve().parents[2]
 IMPORT_NAMES = {"pillow": "PIL", "pyyaml": "yaml"}  # distribution -> module, where they differ
