@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
+import pydantic
 import typer
 from pydantic import ValidationError
 from rich.console import Console, ConsoleDimensions
@@ -36,6 +37,7 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for a Ctrl-C
 REPO = Path(__file__).resolve().parent.parent
 OUR_PACKAGES = tuple(f"{REPO / name}{os.sep}" for name in ("slime_data", "slime_model"))
 STDLIB = sysconfig.get_paths()["stdlib"] + os.sep
+PYDANTIC = os.path.dirname(pydantic.__file__) + os.sep
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -66,15 +68,16 @@ def styled(*parts: str | tuple[str, str]) -> Text:
 
 
 def is_user_input_error(err: BaseException) -> bool:
-    """UserError; a pydantic validation error (our typed configs); or a ValueError/FileNotFoundError
-    that slime's own code raised (the innermost frame outside the standard library is ours)."""
-    if isinstance(err, (UserError, ValidationError)):
+    """UserError; or a ValueError/FileNotFoundError (pydantic's ValidationError among them) that slime's
+    own code raised: the innermost frame outside the standard library and pydantic (which validates
+    our typed configs) is ours. Raised inside torch, pyarrow, DeepSpeed or the openai client, it is not."""
+    if isinstance(err, UserError):
         return True
     if not isinstance(err, (ValueError, FileNotFoundError)):
         return False
     frames = [frame.filename for frame in traceback.extract_tb(err.__traceback__)]
-    outside_stdlib = [name for name in frames if not _in_stdlib(name)]
-    return bool(outside_stdlib) and outside_stdlib[-1].startswith(OUR_PACKAGES)
+    raisers = [name for name in frames if not _in_stdlib(name) and not name.startswith(PYDANTIC)]
+    return bool(raisers) and raisers[-1].startswith(OUR_PACKAGES)
 
 
 def _in_stdlib(filename: str) -> bool:

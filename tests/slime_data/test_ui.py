@@ -90,3 +90,13 @@ def test_a_value_error_inside_a_library_is_a_bug_with_its_traceback(tmp_path, li
 
 def test_console_width_is_fixed_when_not_a_terminal(narrow_terminal):
     assert not console.is_terminal and console.width > 200
+
+
+def test_a_validation_error_inside_a_library_is_a_bug():
+    def inside_a_library() -> None:  # the openai client validating a malformed server reply
+        from openai.types.chat import ChatCompletion
+
+        ChatCompletion.model_validate({"id": "x", "choices": "not a list"})
+
+    result = CliRunner().invoke(one_command_app(inside_a_library), [])
+    assert result.exit_code == 1 and "this is a bug in slime" in result.output
