@@ -60,7 +60,7 @@ def _workers_born_ignoring_ctrl_c() -> Iterator[None]:
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)  # None: set outside Python
 
 
 def _stop_now(pool: ProcessPoolExecutor) -> None:
