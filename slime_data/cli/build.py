@@ -33,7 +33,8 @@ def default_recipe(name: str, root: Path | None) -> Path:
         known = build_recipe_names()
         close = difflib.get_close_matches(name, known, n=1)
         hint = f"did you mean {close[0]}? " if close else ""
-        listed = [f"{n} (its bundled demo without --root)" if (PIPELINES_DIR / f"{n}-demo.yaml").is_file() else n for n in known]
+        demo = " (its bundled demo without --root)"
+        listed = [f"{n}{demo}" if (PIPELINES_DIR / f"{n}-demo.yaml").is_file() else n for n in known]
         raise UserError(f"no build recipe {path}; {hint}give --config FILE or one of: {', '.join(listed)}")
     return path
 

@@ -166,7 +166,7 @@ class TrainRecipe(_Strict):
             if shipped.is_file():
                 return shipped
         known = ", ".join(sorted(p.stem for p in DEEPSPEED_DIR.glob("*.json")))
-        raise ValueError(f"stage {stage.name}: deepspeed config {given} not found, nor a shipped one named {name}: {known}")
+        raise ValueError(f"stage {stage.name}: deepspeed config {given} not found, nor shipped: {known}")
 
     def sha256(self) -> str:
         return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
