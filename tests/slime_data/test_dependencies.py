@@ -1,5 +1,6 @@
 """Every runtime dependency in pyproject.toml is imported by the package code (tests and benchmarks
-have their own extras), and the package code imports nothing that is not a dependency."""
+have their own extras), and the package code imports nothing that is not a dependency or, for an
+optional feature (serving, Ray), a dependency of that feature's extra."""
 
 from __future__ import annotations
 
@@ -41,4 +42,8 @@ def test_runtime_dependencies_are_exactly_what_the_package_imports():
     runtime = distribution_names(project["dependencies"])
     imported = {IMPORT_NAMES.get(name, name) for name in runtime - INDIRECT}
     assert imported - package_imports() == set(), "runtime dependencies the package never imports"
-    assert package_imports() - imported == set(), "imports that are no runtime dependency"
+    groups = project["optional-dependencies"]
+    features = {name for group, requirements in groups.items() if group not in ("dev", "bench")
+                for name in distribution_names(requirements)}
+    optional = {IMPORT_NAMES.get(name, name) for name in features}
+    assert package_imports() - imported - optional == set(), "imports that are no runtime or feature dependency"
