@@ -27,6 +27,8 @@ Failures raise ``ImageRejected`` with a short countable ``reason`` and a one-lin
 from __future__ import annotations
 
 import io
+import os
+import traceback
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -109,9 +111,20 @@ def _pil_errors() -> Iterator[None]:
         except OSError as err:
             reason = "image_truncated" if "truncated" in str(err) else "image_unreadable"
             raise ImageRejected(reason, str(err)) from None
-        # Corrupt headers surface from PIL's parsers as assorted exception types.
-        except Exception as err:  # noqa: BLE001
+        # Corrupt headers surface from PIL's parsers as assorted exception types (SyntaxError,
+        # struct.error, ValueError, IndexError...); raised anywhere else, it is a bug, not the image.
+        except Exception as err:
+            if not _raised_by_pil(err):
+                raise
             raise ImageRejected("image_unreadable", f"{type(err).__name__}: {err}") from None
+
+
+PIL_DIR = os.path.dirname(Image.__file__) + os.sep
+
+
+def _raised_by_pil(err: BaseException) -> bool:
+    frames = traceback.extract_tb(err.__traceback__)
+    return bool(frames) and frames[-1].filename.startswith(PIL_DIR)
 
 
 def _open(data: bytes) -> Image.Image:

@@ -16,12 +16,22 @@ from pydantic import BaseModel, ValidationError
 Model = TypeVar("Model", bound=BaseModel)
 
 
+def load_yaml(path: Path) -> Any:
+    """``yaml.safe_load`` of the file, with errors that name it and quote the line with a caret."""
+    loader = yaml.SafeLoader(path.read_text(encoding="utf-8"))  # text, not a stream: errors quote the line
+    loader.name = str(path)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
 def read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
     """The YAML file at ``path`` as a mapping; ``what`` names the kind of recipe in errors."""
     if not path.is_file():
         raise FileNotFoundError(f"{what} {path} not found")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_yaml(path)
     except yaml.YAMLError as err:
         raise ValueError(f"{path} is not valid YAML: {err}") from None
     if not isinstance(raw, dict):

@@ -219,10 +219,6 @@ def records_to_table(records: list[Record]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=ARROW_SCHEMA)
 
 
-def table_to_records(table: pa.Table | pa.RecordBatch) -> list[Record]:
-    return [Record.from_row(row) for row in table.to_pylist()]
-
-
 def check_schema(schema: pa.Schema) -> None:
     """Raise ``RecordError`` when a shard's schema differs from ``ARROW_SCHEMA`` (names the field)."""
     for expected in ARROW_SCHEMA:

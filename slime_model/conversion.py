@@ -24,6 +24,7 @@ from transformers import AutoConfig, AutoTokenizer, CLIPVisionConfig
 
 from slime_model.configuration import CLIP_L_336, SliMEConfig
 from slime_model.modeling import SliMEForConditionalGeneration
+from slime_model.permissions import follow_umask
 from slime_model.processing import SliMEProcessor
 
 # Official prefix -> ours, checked in order (the first match wins).
@@ -285,6 +286,7 @@ def convert_official(
         (out_dir / "model.safetensors.index.json").write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
     config.architectures = ["SliMEForConditionalGeneration"]
     config.dtype = dtype
+    follow_umask(out_dir)
     config.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
     report.config = {

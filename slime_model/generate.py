@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from slime_data.ui import UserError, console, user_errors
+from slime_data.ui import UserError, console, styled, user_errors
 
 CHECKPOINT_HELP = "Checkpoint folder (a trainer stage such as runs/tiny/stage-3, or slime-model convert output)."
 TEMPLATE_HELP = "Override the checkpoint's template (plain, vicuna_v1, llama3)."
@@ -72,6 +72,12 @@ def generate(
         loaded, processor = load_checkpoint(model)
         text, tokens = answer(loaded, processor, prompt, picture, max_new_tokens, chat_template)
     print(text)
+    if not text:
+        console.print(styled(
+            ("the answer is empty:", "yellow"),
+            f" the model generated {tokens} token(s) that decode to no text (only end-of-sequence or special "
+            "tokens, or whitespace); a briefly trained model, such as the tiny demo, often answers nothing",
+        ))
     table = Table(show_header=False, title="slime-model generate")
     for name, value in [
         ("checkpoint", str(model)),

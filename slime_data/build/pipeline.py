@@ -55,14 +55,18 @@ class BuildContext:
     command: str = "slime-data build"
     warnings: list[str] = field(default_factory=list)
 
+    def expand(self, path: str, base: Path | None = None) -> Path:
+        """A recipe path, ``{data}`` being the folder that holds ``out``: generated inputs go beside the output."""
+        return expand_path(path, base, data_dir=self.out.absolute().parent)
+
 
 def resolve_sources(ctx: BuildContext) -> list[ResolvedSource]:
-    """Find every source's data; a missing required source is an error naming where we looked."""
-    resolved = []
+    """Find every source's data; missing required sources are one error naming each and where we looked."""
+    resolved, missing = [], []
     for spec in ctx.recipe.sources:
         adapter = get_adapter(spec.name)
         if spec.root is not None:
-            base = expand_path(spec.root, ctx.root)
+            base = ctx.expand(spec.root, ctx.root)
         elif ctx.root is not None:
             base = ctx.root / spec.name
         else:
@@ -74,9 +78,13 @@ def resolve_sources(ctx: BuildContext) -> list[ResolvedSource]:
         except SourceNotFound as err:
             if spec.optional:
                 ctx.warnings.append(f"skipped optional source {spec.name}: {err}")
-                continue
-            raise
+            else:
+                missing.append(str(err))
+            continue
         resolved.append(ResolvedSource(spec, located, resolve_splits(adapter, located, spec.splits)))
+    if missing:
+        listing = missing[0] if len(missing) == 1 else f"{len(missing)} sources are missing:\n  " + "\n  ".join(missing)
+        raise SourceNotFound(f"{listing}\n(`slime-data sources NAME` shows the layout a source expects)")
     return resolved
 
 
@@ -112,9 +120,14 @@ def _record_steps(recipe: BuildRecipe, payload: dict[str, Any]) -> list[Step]:
 
 
 def run_phase1(
-    ctx: BuildContext, out: Path, shard: tuple[int, int] | None = None, on_unit_done: Callable[[UnitResult], None] | None = None
+    ctx: BuildContext,
+    out: Path,
+    shard: tuple[int, int] | None = None,
+    on_unit_done: Callable[[UnitResult], None] | None = None,
+    sources: list[ResolvedSource] | None = None,
 ) -> dict[str, Any]:
-    sources = resolve_sources(ctx)
+    """The per-record steps over every unit of ``sources`` (default: ``resolve_sources(ctx)``) into ``out``."""
+    sources = resolve_sources(ctx) if sources is None else sources
     if not sources:
         raise ValueError("no source could be read: nothing to build")
     roots = {s.spec.name: str(s.root) for s in sources}

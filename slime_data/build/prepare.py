@@ -6,11 +6,10 @@ import json
 from pathlib import Path
 
 from slime_data.build.pipeline import BuildContext
-from slime_data.paths import expand_path
-from slime_data.ui import console
 from slime_data.ingest import ingest
 from slime_data.synth.generate import SynthConfig, generate_synth
 from slime_data.synth.layout import GENERATOR_VERSION, INFO_FILE
+from slime_data.ui import console
 
 
 def ensure_synth(out: Path, config: SynthConfig, workers: int) -> bool:
@@ -30,11 +29,13 @@ def prepare_inputs(ctx: BuildContext) -> None:
     if recipe.synth is not None:
         spec = recipe.synth
         config = SynthConfig(n=spec.n, seed=spec.seed, captions=spec.captions)
-        if ensure_synth(expand_path(spec.out), config, ctx.workers):
-            console.print(f"generated the synthetic source in {spec.out} ({spec.n} images, {spec.captions} captions)")
+        synth_out = ctx.expand(spec.out)
+        if ensure_synth(synth_out, config, ctx.workers):
+            console.print(f"generated the synthetic source in {synth_out} ({spec.n} images, {spec.captions} captions)")
     for companion in recipe.companions:
+        companion_out = ctx.expand(companion.out)
         summary = ingest(
-            companion.source, expand_path(companion.root), companion.out, workers=ctx.workers, force=ctx.force,
+            companion.source, ctx.expand(companion.root), companion_out, workers=ctx.workers, force=ctx.force,
             command=f"{ctx.command}  # companion {companion.source}",
         )
-        console.print(f"companion {companion.source}: {summary.manifest['num_rows']} rows in {companion.out}")
+        console.print(f"companion {companion.source}: {summary.manifest['num_rows']} rows in {companion_out}")

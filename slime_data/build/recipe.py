@@ -19,7 +19,7 @@ from slime_data.steps.base import Step, make_step
 class SourceSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(description="adapter name (see `slime-data sources`)")
-    root: str | None = Field(None, description="dataset folder; default <--root>/<name>; relative to --root if given, else to the working directory; {package} = the slime_data package folder")
+    root: str | None = Field(None, description="dataset folder; default <--root>/<name>; relative to --root if given, else to the working directory; {package} = the slime_data package folder, {data} = the folder holding --out")
     splits: list[str] | None = Field(None, description="default: the split SliME trained on; ['all'] = every split")
     cap: int | None = Field(None, ge=0, description="keep at most this many rows (the `cap` step)")
     optional: bool = Field(False, description="skip with a warning when the data is not there")
@@ -30,7 +30,7 @@ class SynthSpec(BaseModel):
     """Generate the synthetic source (and caption set) before the build, if not done yet."""
 
     model_config = ConfigDict(extra="forbid")
-    out: str = Field(description="where the generator writes; relative to the working directory")
+    out: str = Field(description="where the generator writes; relative to the working directory; {data} = the folder holding --out")
     n: int = Field(120, ge=1)
     captions: int = Field(200, ge=0)
     seed: int = 0

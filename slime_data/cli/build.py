@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 import shlex
 import sys
@@ -13,7 +14,7 @@ import typer
 from slime_data.cli.ingest import MaxRejectRatio, check_rejects, print_summary
 from slime_data.paths import PIPELINES_DIR
 from slime_data.reject_ratio import DEFAULT_MAX_REJECT_RATIO
-from slime_data.ui import DEFAULT_WORKERS, UserError, console, progress, user_errors
+from slime_data.ui import DEFAULT_WORKERS, UserError, console, progress, styled, user_errors
 
 
 def parse_shard(value: str | None) -> tuple[int, int] | None:
@@ -30,9 +31,25 @@ def default_recipe(name: str, root: Path | None) -> Path:
     demo = PIPELINES_DIR / f"{name}-demo.yaml"
     path = demo if root is None and demo.is_file() else PIPELINES_DIR / f"{name}.yaml"
     if not path.is_file():
-        known = sorted(p.stem for p in PIPELINES_DIR.glob("*.yaml") if not p.stem.endswith("-demo"))
-        raise UserError(f"no recipe {path}; give --config FILE or one of: {', '.join(known)}")
+        known = build_recipe_names()
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        demo = " (its bundled demo without --root)"
+        listed = [f"{n}{demo}" if (PIPELINES_DIR / f"{n}-demo.yaml").is_file() else n for n in known]
+        raise UserError(f"no build recipe {path}; {hint}give --config FILE or one of: {', '.join(listed)}")
     return path
+
+
+def build_recipe_names() -> list[str]:
+    """The shipped build recipes (``pipelines/NAME.yaml`` with sources and steps; demos are implied by their NAME)."""
+    from slime_data.recipes import load_yaml
+
+    names = []
+    for path in sorted(PIPELINES_DIR.glob("*.yaml")):
+        recipe = load_yaml(path)
+        if isinstance(recipe, dict) and {"sources", "steps"} <= recipe.keys() and not path.stem.endswith("-demo"):
+            names.append(path.stem)
+    return names
 
 
 @user_errors
@@ -40,7 +57,7 @@ def build(
     name: Annotated[str, typer.Argument(help="What to build: the recipe pipelines/NAME.yaml (e.g. sophisticated).")],
     config: Annotated[Optional[Path], typer.Option("--config", help="Recipe YAML (default: pipelines/NAME.yaml; with no --root either, the bundled demo).")] = None,
     root: Annotated[Optional[Path], typer.Option("--root", help="Folder holding every source's release under its own name.")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Output shard set (default data/NAME).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Output shard set (default data/NAME). Inputs the recipe generates ({data}/... in it: the demo's synthetic source and caption set) go beside it; nothing else is written.")] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Processes for the per-record steps and the global ones (dedup, decontamination). The output is the same for any number.")] = DEFAULT_WORKERS,
     force: Annotated[bool, typer.Option("--force", help="Rebuild from scratch, ignoring finished units.")] = False,
     shard: Annotated[Optional[str], typer.Option("--shard", help="Run slice I of N (0-based), e.g. 3/16; join with `slime-data merge`.")] = None,
@@ -56,7 +73,7 @@ def build(
       slime-data build sophisticated --root ~/datasets --workers 8
       slime-data build sophisticated --root ~/datasets --shard 3/16 --out slices/3   # then: slime-data merge slices/* --out data/sophisticated
     """
-    from slime_data.build.pipeline import STAGE1, BuildContext, finish, run_phase1
+    from slime_data.build.pipeline import STAGE1, BuildContext, finish, resolve_sources, run_phase1
     from slime_data.build.prepare import prepare_inputs
     from slime_data.build.recipe import load_recipe
 
@@ -66,14 +83,16 @@ def build(
     out = out or Path("data") / name
     command = shlex.join(["slime-data", *sys.argv[1:]])
     ctx = BuildContext(recipe, raw, root, out, workers, force, command)
-    console.print(f"[bold]build {name}[/] from {recipe_path} -> {out}")
+    console.print(styled((f"build {name}", "bold"), f" from {recipe_path} -> {out}"))
     prepare_inputs(ctx)
+    sources = resolve_sources(ctx)  # every missing source named before any work starts
     with progress() as bar:
         task = bar.add_task("per-record steps", total=None)
         target = out if slice_ else out / STAGE1
-        stage1 = run_phase1(ctx, target, slice_, on_unit_done=lambda r: bar.advance(task, r.rows + r.rejects))
+        advance = lambda r: bar.advance(task, r.rows + r.rejects)  # noqa: E731
+        stage1 = run_phase1(ctx, target, slice_, on_unit_done=advance, sources=sources)
     for warning in ctx.warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
+        console.print(styled(("warning:", "yellow"), f" {warning}"))
     if slice_:
         print_summary(stage1, title=f"slice {slice_[0]}/{slice_[1]} -> {out}")
         check_rejects(stage1, max_reject_ratio, out)
@@ -118,7 +137,7 @@ def report(path: Annotated[Path, typer.Argument(help="A built shard set.")]) -> 
     from slime_data.build.report import write_report
 
     target = write_report(path)
-    console.print(f"[green]wrote {target}[/]")
+    console.print(styled((f"wrote {target}", "green")))
 
 
 def register(app: typer.Typer) -> None:

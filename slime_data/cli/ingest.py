@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import shlex
 import sys
+import textwrap
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -12,7 +14,7 @@ from rich.table import Table
 
 from slime_data.reject_ratio import DEFAULT_MAX_REJECT_RATIO
 from slime_data.runner import UnitResult
-from slime_data.ui import DEFAULT_WORKERS, console, progress, user_errors
+from slime_data.ui import DEFAULT_WORKERS, UserError, console, progress, styled, user_errors
 
 MAX_REJECT_RATIO_HELP = (
     "Fail when more than this share of the rows read could not be read (bad annotations, missing or broken "
@@ -21,22 +23,29 @@ MAX_REJECT_RATIO_HELP = (
 MaxRejectRatio = Annotated[float, typer.Option("--max-reject-ratio", min=0, max=1, help=MAX_REJECT_RATIO_HELP)]
 
 
-def sources() -> None:
-    """List the source adapters, the native layout each expects, and the splits SliME trained on.
+@user_errors
+def sources(
+    name: Annotated[Optional[str], typer.Argument(help="One source to show (default: all of them).")] = None,
+) -> None:
+    """List the source adapters, the splits SliME trained on, the licence and the native layout each expects.
 
-    Example: slime-data sources
+    Printed to stdout, layouts as written (pipe it to a pager or grep).
+
+    Examples:
+      slime-data sources
+      slime-data sources ai2d
     """
     from slime_data.sources import REGISTRY
 
-    table = Table(title="slime-data sources", show_lines=True)
-    table.add_column("source", style="bold")
-    table.add_column("default splits")
-    table.add_column("licence")
-    table.add_column("expected layout (under --root)")
-    for name in sorted(REGISTRY):
-        adapter = REGISTRY[name]
-        table.add_row(name, ", ".join(adapter.default_splits), adapter.license, adapter.layout.strip())
-    console.print(table)
+    if name is not None and name not in REGISTRY:
+        close = difflib.get_close_matches(name, list(REGISTRY), n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise UserError(f"no source {name!r}; {hint}known sources: {', '.join(sorted(REGISTRY))}")
+    for shown in [name] if name else sorted(REGISTRY):
+        adapter = REGISTRY[shown]
+        typer.echo(f"{shown}  (default splits: {', '.join(adapter.default_splits)}; licence: {adapter.license})")
+        typer.echo(textwrap.indent(textwrap.dedent(adapter.layout).strip("\n"), "    "))
+        typer.echo("")
 
 
 @user_errors
@@ -61,7 +70,7 @@ def ingest(
     from slime_data.ingest import plan_ingest
 
     plan = plan_ingest(source, root, split)
-    console.print(f"[bold]{plan.adapter.name}[/]: {plan.root} (splits: {', '.join(plan.splits)})")
+    console.print(styled((plan.adapter.name, "bold"), f": {plan.root} (splits: {', '.join(plan.splits)})"))
     with progress() as bar:
         task = bar.add_task(f"ingest {plan.adapter.name}", total=None)
 
@@ -92,7 +101,7 @@ def check_rejects(manifest: dict, max_reject_ratio: float, out: Path) -> None:
 
     numbers = check_reject_ratio(manifest, max_reject_ratio, str(out))
     if numbers.read and not numbers.kept:
-        console.print(f"[bold red]warning: every one of the {numbers.read} rows read was rejected[/]", highlight=False)
+        console.print(styled((f"warning: every one of the {numbers.read} rows read was rejected", "bold red")))
 
 
 def print_summary(manifest: dict, title: str) -> None:
@@ -113,8 +122,8 @@ def print_summary(manifest: dict, title: str) -> None:
                 reasons.add_row(step, reason, str(n))
         console.print(reasons)
     console.print(
-        f"[green]wrote {manifest['num_rows']} rows in {len(manifest['shards'])} shard(s); "
-        f"{manifest['rejects']['total']} rejected[/]"
+        styled((f"wrote {manifest['num_rows']} rows in {len(manifest['shards'])} shard(s); "
+                f"{manifest['rejects']['total']} rejected", "green"))
     )
 
 

@@ -10,8 +10,8 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from slime_data.ui import DEFAULT_WORKERS, console, progress, user_errors
 from slime_data.paths import PIPELINES_DIR
+from slime_data.ui import DEFAULT_WORKERS, console, progress, styled, user_errors
 
 DEFAULT_RECIPE = PIPELINES_DIR / "mix-2m.yaml"
 
@@ -44,7 +44,7 @@ def mix(
         recipe = recipe.model_copy(update={"seed": seed})
     if by_reference:
         recipe = recipe.model_copy(update={"images": "reference"})
-    console.print(f"[bold]mix {recipe.name}[/]: {rows:,} rows, seed {recipe.seed}, recipe {config}")
+    console.print(styled((f"mix {recipe.name}", "bold"), f": {rows:,} rows, seed {recipe.seed}, recipe {config}"))
     with progress(transient=True) as bar:
         planning = bar.add_task("dedup, decontaminate, plan", total=None)
         writing = None
@@ -64,7 +64,7 @@ def mix(
     if result.plan_reused:
         console.print(f"resumed: reused the saved plan; {result.shards_resumed} of {result.shards_total} shards were already written")
     timings = ", ".join(f"{phase} {seconds:.1f}s" for phase, seconds in result.timings.items())
-    console.print(f"[green]wrote {rows:,} rows under {out} and {result.manifest_path}[/] ({timings})")
+    console.print(styled((f"wrote {rows:,} rows under {out} and {result.manifest_path}", "green"), f" ({timings})"))
 
 
 def print_composition(manifest) -> None:
@@ -96,7 +96,7 @@ def inspect_mix(path: Path, plot: Optional[Path] = None) -> None:
     from slime_data.mix.report import plot_composition
 
     manifest = load_mix_manifest(path)
-    console.print(f"[bold]{path}[/]: {manifest.data['target']:,} rows, seed {manifest.data['seed']}, made by: {manifest.data['command']}")
+    console.print(styled((str(path), "bold"), f": {manifest.data['target']:,} rows, seed {manifest.data['seed']}, made by: {manifest.data['command']}"))
     print_composition(manifest)
     stages = Table(title="stages")
     for column in ("stage", "rows", "shards", "bytes", "folder"):
@@ -114,12 +114,12 @@ def validate_mix_cli(path: Path) -> None:
 
     problems = validate_mix(path)
     for problem in problems:
-        console.print(f"[red]✗[/] {problem}", highlight=False)
+        console.print(styled(("✗", "red"), f" {problem}"))
     if problems:
         raise typer.Exit(1)
     for note in input_drift(load_mix_manifest(path)):
-        console.print(f"[yellow]note:[/] {note}", highlight=False)
-    console.print(f"[green]✓[/] {path}: schema, shard files, row counts and sha256 check out")
+        console.print(styled(("note:", "yellow"), f" {note}"))
+    console.print(styled(("✓", "green"), f" {path}: schema, shard files, row counts and sha256 check out"))
 
 
 def register(app: typer.Typer) -> None:

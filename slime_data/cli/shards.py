@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from slime_data.ui import UserError, console, progress, user_errors
+from slime_data.ui import UserError, console, progress, styled, user_errors
 
 
 @user_errors
@@ -31,7 +31,7 @@ def inspect(
 
     shard_set = ShardSet(path)
     manifest = shard_set.manifest
-    console.print(f"[bold]{shard_set.root}[/]: {len(shard_set)} rows in {len(shard_set.shard_paths)} shard(s), schema {manifest['schema_version']}")
+    console.print(styled((str(shard_set.root), "bold"), f": {len(shard_set)} rows in {len(shard_set.shard_paths)} shard(s), schema {manifest['schema_version']}"))
     console.print(f"made by: {manifest['command']}")
     for key, counts in manifest["counts"].items():
         table = Table(title=f"rows by {key}")
@@ -49,9 +49,9 @@ def inspect(
     for i in range(min(rows, len(shard_set))):
         record = shard_set[i]
         image = f"{record.width}x{record.height} {len(record.image.bytes or b'')} bytes" if record.image else "none"
-        console.print(f"[bold]#{i} {record.id}[/] task={record.task} image={image} answer={record.answer!r}")
+        console.print(styled((f"#{i} {record.id}", "bold"), f" task={record.task} image={image} answer={record.answer!r}"))
         for turn in record.conversations[:4]:
-            console.print(f"  {turn['from']}: {turn['value'][:200]!r}", highlight=False)
+            console.print(f"  {turn['from']}: {turn['value'][:200]!r}")
     if manifest["rejects"]["by_step"]:
         table = Table(title=f"rejects ({manifest['rejects']['total']})")
         for column in ("step", "reason", "rows"):
@@ -79,10 +79,10 @@ def validate(path: Annotated[Path, typer.Argument(help="A shard-set folder (or i
 
     problems = validate_shard_set(path)
     for problem in problems:
-        console.print(f"[red]✗[/] {problem}", highlight=False)
+        console.print(styled(("✗", "red"), f" {problem}"))
     if problems:
         raise typer.Exit(1)
-    console.print(f"[green]✓[/] {path}: schema, row counts and sha256 check out")
+    console.print(styled(("✓", "green"), f" {path}: schema, row counts and sha256 check out"))
 
 
 export_app = typer.Typer(help="Export a shard set to other trainers' formats.", no_args_is_help=True)
@@ -108,7 +108,7 @@ def export_llava(
     with progress() as bar:
         task = bar.add_task("export llava", total=len(shard_set))
         n_rows, n_images = run_export(shard_set, out, image_dir, on_row=lambda: bar.advance(task))
-    console.print(f"[green]wrote {n_rows} conversations to {out} and {n_images} images under {image_dir}[/]")
+    console.print(styled((f"wrote {n_rows} conversations to {out} and {n_images} images under {image_dir}", "green")))
 
 
 def register(app: typer.Typer) -> None:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from slime_data.ui import UserError, console, progress, user_errors
+from slime_data.ui import UserError, console, progress, styled, user_errors
 
 
 def parse_kinds(text: str) -> tuple[str, ...]:
@@ -63,7 +63,7 @@ def synth(
     table.add_row("captions", str(info.captions), "-", "-", "-")
     console.print(table)
     total = sum(info.questions.values())
-    console.print(f"[green]wrote {sum(info.images.values())} images, {total} questions and {info.captions} captions in {summary.seconds:.1f}s[/]")
+    console.print(styled((f"wrote {sum(info.images.values())} images, {total} questions and {info.captions} captions in {summary.seconds:.1f}s", "green")))
 
 
 def register(app: typer.Typer) -> None:

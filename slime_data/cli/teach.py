@@ -13,7 +13,7 @@ import typer
 from rich.logging import RichHandler
 from rich.table import Table
 
-from slime_data.ui import UserError, console, progress, user_errors
+from slime_data.ui import UserError, console, progress, styled, user_errors
 
 # Exit status when --max-requests / --max-cost stopped the run (2 is a user mistake).
 EXIT_BUDGET = 3
@@ -105,11 +105,10 @@ def teach(
     )
     _show_teacher_logs()
     settings = step.summary()
-    console.print(
-        f"[bold]teach {mode.value}[/]: {len(shard_set)} rows from {shard_set.root} with {step.config.model} "
+    console.print(styled(
+        (f"teach {mode.value}", "bold"), f": {len(shard_set)} rows from {shard_set.root} with {step.config.model} "
         f"at {settings['settings']['base_url']} (cache {settings['settings']['cache']})",
-        highlight=False,
-    )
+    ))
     run_config = {"mode": mode.value, "params": step.params.model_dump(mode="json", exclude_none=True), "teacher": settings["settings"]}
     try:
         with progress() as bar, ShardWriter(out, command=shlex.join(["slime-data", *sys.argv[1:]]), config=run_config) as writer:
@@ -124,12 +123,11 @@ def teach(
             }
     except BudgetExhausted as err:
         console.print(usage_table(step.usage.to_json()))
-        console.print(
-            f"[yellow]stopped: {err}.[/] Nothing final was written to {out}; the {step.usage.responses} answers "
+        console.print(styled(
+            (f"stopped: {err}.", "yellow"), f" Nothing final was written to {out}; the {step.usage.responses} answers "
             f"received are cached in {step.config.resolved_cache()}. Rerun the same command to continue: "
             "cached answers are free.",
-            highlight=False,
-        )
+        ))
         raise typer.Exit(EXIT_BUDGET) from None
     _, manifest = load_manifest(out)
     print_summary(manifest, title=f"teach {mode.value} -> {out}")

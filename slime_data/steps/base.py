@@ -7,14 +7,15 @@ so that rows in = rows out + rejects holds for every step. A ``Filter`` only dec
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import ValidationError
 
-from slime_data.record import Record, Reject
 from slime_data.recipes import validation_message
+from slime_data.record import Record, Reject
 
 if TYPE_CHECKING:
     from slime_data.shards import ShardSet
@@ -72,12 +73,15 @@ def make_step(name: str, params: Mapping[str, Any], context: Mapping[str, Any], 
     that names the step (``what``: how the caller's recipe calls it)."""
     cls = STEP_REGISTRY[name]
     given = {key: value for key, value in context.items() if key in cls.context_keys}
-    try:
-        return cls(**{**given, **params})
-    except ValidationError as err:
-        raise ValueError(f"{what} {name!r}: {validation_message(err)}") from None
+    arguments = {**given, **params}
+    try:  # a parameter the step does not take, or a missing one; a TypeError inside __init__ is a bug
+        inspect.signature(cls).bind(**arguments)
     except TypeError as err:
         raise ValueError(f"{what} {name!r}: {err}") from None
+    try:
+        return cls(**arguments)
+    except ValidationError as err:
+        raise ValueError(f"{what} {name!r}: {validation_message(err)}") from None
 
 
 class GlobalStep(Step):

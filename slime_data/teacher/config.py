@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import urlsplit
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from slime_data.paths import PIPELINES_DIR
+from slime_data.recipes import load_yaml
 
 DEFAULT_CONFIG = PIPELINES_DIR / "teacher.yaml"
 OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -146,7 +147,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"teacher config {path} not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = load_yaml(path) or {}
     except yaml.YAMLError as err:
         raise ValueError(f"{path} is not valid YAML: {err}") from None
     if not isinstance(data, dict):

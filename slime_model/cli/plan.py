@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
-from slime_data.ui import UserError, console, user_errors
+from slime_data.ui import UserError, console, styled, user_errors
 
 
 def parse_memory(text: str) -> float:
@@ -54,24 +53,23 @@ def plan(
     loaded = load_recipe(recipe)
     stages = plan_recipe(loaded, hardware, assumptions)
 
-    table = Table(title=f"slime-model plan: {escape(loaded.name)} on {gpus} x {gpu} {hardware.memory_gb:g} GB, MFU {mfu:.0%}")
+    table = Table(title=f"slime-model plan: {loaded.name} on {gpus} x {gpu} {hardware.memory_gb:g} GB, MFU {mfu:.0%}")
     for column in ("stage", "ZeRO", "params", "trainable", "GPU GB (w/g/opt)", "CPU GB", "act GB/sample",
                    "micro-batch (recipe / fits)", "tokens/sample", "TFLOP/sample", "samples", "GPU-hours"):
         table.add_column(column, justify="left" if column == "stage" else "right")
     for s in stages:
         zero = f"{s.zero}" + (f" +offload {'/'.join(s.offload)}" if s.offload else "")
-        fits = "[red]0[/]" if s.max_micro_batch == 0 else str(s.max_micro_batch)
-        warn = "" if s.max_micro_batch >= s.recipe_micro_batch else " [red](too big)[/]"
+        fits = str(s.max_micro_batch) + ("" if s.max_micro_batch >= s.recipe_micro_batch else " (recipe's too big)")
         table.add_row(
-            escape(s.name), zero, f"{sum(s.params.values()) / 1e9:.2f}B", f"{s.trainable / 1e6:.1f}M",
+            s.name, zero, f"{sum(s.params.values()) / 1e9:.2f}B", f"{s.trainable / 1e6:.1f}M",
             "/".join(f"{v:.1f}" for v in s.per_gpu_gb.values()), f"{s.cpu_gb:.1f}", f"{s.activation_gb_per_sample:.2f}",
-            f"{s.recipe_micro_batch} / {fits}{warn}", str(s.tokens_per_sample), f"{s.flops_per_sample / 1e12:.1f}",
+            f"{s.recipe_micro_batch} / {fits}", str(s.tokens_per_sample), f"{s.flops_per_sample / 1e12:.1f}",
             f"{s.samples:,}", f"{s.gpu_hours:,.0f}",
         )
-    console.print(table, soft_wrap=True)
+    console.print(table)
     for s in stages:
         for note in s.notes:
-            console.print(f"stage {escape(s.name)}: {escape(note)}", soft_wrap=True)
+            console.print(styled(("note:", "yellow"), f" stage {s.name}: {note}"))
     hours, reported = anchor_gpu_hours(assumptions, mfu)
     console.print(f"total {sum(s.gpu_hours for s in stages):,.0f} {gpu}-hours "
                   f"({sum(s.gpu_hours for s in stages) / gpus:,.1f} h wall on {gpus} GPUs); "

@@ -83,7 +83,7 @@ def serve(
         loaded, processor = load_checkpoint(model)
     app = create_app(loaded, processor, settings)
     console.print(
-        f"serving [bold]{settings.model_name}[/] at http://{host}:{port}/v1 on {loaded.device} "
+        f"serving {settings.model_name} at http://{host}:{port}/v1 on {loaded.device} "
         f"(batches of up to {max_batch}, {max_wait_ms:g} ms wait; API key {'required' if key else 'not required'})"
     )
     clock = time.perf_counter()

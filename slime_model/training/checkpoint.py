@@ -27,6 +27,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from slime_data.shards import fsync_write
+from slime_model.permissions import follow_umask
 
 CHECKPOINTS = "checkpoints"
 LATEST = "latest.json"
@@ -84,6 +85,7 @@ def save_resume_checkpoint(engine, stage_dir: Path, step: int, state: dict[str, 
     engine.save_checkpoint(str(root), tag=tag, save_latest=False)
     write_json(root / tag / f"trainer-rank{rank}.json", {**state, "rng": python_rng_state()})
     save_file(rng_tensors(), str(root / tag / f"rng-rank{rank}.safetensors"))
+    follow_umask(root / tag / f"rng-rank{rank}.safetensors")
 
 
 def commit_resume_checkpoint(stage_dir: Path, step: int, keep: int) -> None:

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from slime_data.ui import UserError, console, progress, user_errors
+from slime_data.ui import UserError, console, progress, styled, user_errors
 
 
 class ConsoleCallbacks:
@@ -113,7 +113,7 @@ def train(
     try:
         run_training(data, loaded, out, resume=resume, report_to=report_to, callbacks=ConsoleCallbacks())
     except TrainingAborted as err:
-        console.print(f"[bold red]training stopped:[/] {err}", highlight=False)
+        console.print(styled(("training stopped:", "bold red"), f" {err}"))
         raise typer.Exit(1) from None
 
 

@@ -17,6 +17,7 @@ import torch
 
 from slime_model.configuration import SliMEConfig
 from slime_model.modeling import SliMEForConditionalGeneration
+from slime_model.permissions import follow_umask
 from slime_model.processing import SliMEProcessor
 from slime_model.training.recipe import ModelSource
 
@@ -64,6 +65,7 @@ def save_checkpoint_dir(model: SliMEForConditionalGeneration, processor: SliMEPr
     default `save_original_format=True` would write them back in reverse, e.g. `language_model.model.`.
     """
     model.save_pretrained(out, state_dict=state_dict, save_original_format=False)
+    follow_umask(out)
     processor.save_pretrained(out)
 
 

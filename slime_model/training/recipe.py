@@ -7,7 +7,8 @@ batch, max length, selector top-p, gradient checkpointing, precision and the Dee
 
 Validated at load: an unknown key anywhere is an error naming it; a stage that trains a group its
 branch never uses is an error (ZeRO would wait forever for that group's gradients). Paths inside a
-recipe (DeepSpeed configs) are relative to the recipe file.
+recipe (DeepSpeed configs) are relative to the recipe file; a DeepSpeed config may also be named
+(`zero2`), so a copied recipe still finds the shipped ones.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from slime_model.templates import CHAT_TEMPLATE_NAMES
 from slime_model.training.lora import LoraSpec
 
 DEFAULT_RECIPE = PIPELINES_DIR / "train" / "tiny.yaml"
+DEEPSPEED_DIR = PIPELINES_DIR / "deepspeed"
 PRECISIONS = ("bf16", "fp16", "fp32")
 
 # Which (branch, global expert) combinations run a parameter group in the forward pass.
@@ -101,7 +103,9 @@ class StageSpec(_Strict):
     top_p: float = Field(gt=0, le=1, description="selector top-p while training (1.0 keeps every local token)")
     gradient_checkpointing: bool = False
     precision: Literal[PRECISIONS] = "bf16"
-    deepspeed: str = Field(description="DeepSpeed config (ZeRO section); relative to the recipe file")
+    deepspeed: str = Field(
+        description="DeepSpeed config (ZeRO section): a path relative to the recipe, or a shipped one's name (zero2)"
+    )
     alternate: bool = Field(False, description="part of the global/local alternation that `rounds` repeats")
     lora: LoraSpec | None = Field(None, description="train LoRA adapters on the LLM instead of its weights (`llm` must be trainable)")
 
@@ -155,6 +159,19 @@ class TrainRecipe(_Strict):
         path = Path(relative)
         return path if path.is_absolute() or self.path is None else (self.path.parent / path).resolve()
 
+    def deepspeed_config(self, stage: StageSpec) -> Path:
+        """The stage's DeepSpeed config: the path relative to the recipe file if it is there, else the shipped
+        config of that name (``zero2``, ``zero3.json``, or a copied recipe's ``../deepspeed/zero2.json``)."""
+        given = self.resolve(stage.deepspeed)
+        if given.is_file():
+            return given
+        name = Path(stage.deepspeed).name
+        for shipped in (DEEPSPEED_DIR / name, DEEPSPEED_DIR / f"{name}.json"):
+            if shipped.is_file():
+                return shipped
+        known = ", ".join(sorted(p.stem for p in DEEPSPEED_DIR.glob("*.json")))
+        raise ValueError(f"stage {stage.name}: deepspeed config {given} not found, nor shipped: {known}")
+
     def sha256(self) -> str:
         return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
 
@@ -190,6 +207,8 @@ def load_recipe(path: str | Path | None = None) -> TrainRecipe:
     path = Path(path) if path is not None else DEFAULT_RECIPE
     recipe, _ = load_recipe_file(path, TrainRecipe, "training recipe", path=path.resolve())
     for stage in recipe.stages:
-        if not recipe.resolve(stage.deepspeed).is_file():
-            raise ValueError(f"{path}: stage {stage.name}: deepspeed config {recipe.resolve(stage.deepspeed)} not found")
+        try:
+            recipe.deepspeed_config(stage)
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from None
     return recipe

@@ -164,7 +164,7 @@ class StageRunner:
 
         spec = self.spec
         hidden = SliMEConfig.from_pretrained(self.previous).text_config.hidden_size
-        ds_config = deepspeed_config(self.recipe.resolve(spec.deepspeed), spec, self.layout, hidden)
+        ds_config = deepspeed_config(self.recipe.deepspeed_config(spec), spec, self.layout, hidden)
         torch.manual_seed(self.recipe.seed + self.index)
         model = load_stage_model(self.previous, spec.precision, ds_config if is_zero3(ds_config) else None)
         model.set_branch(spec.branch)

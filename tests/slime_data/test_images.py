@@ -282,3 +282,17 @@ def test_phash_of_kept_and_reencoded_pngs_matches_the_stored_image_exactly(tmp_p
     for make in (faults.plain_png, faults.palette_alpha_png, faults.png16):
         prepared = prepare_image(make(tmp_path / "x.png").read_bytes())
         assert prepared.phash == int(str(imagehash.phash(decoded(prepared.bytes))), 16)
+
+
+def test_a_bug_in_our_code_is_not_mistaken_for_an_unreadable_image(monkeypatch):
+    """Only what PIL raises about the bytes is a reject; an error from our own code propagates."""
+    import slime_data.images as images
+
+    def broken(image):
+        raise KeyError("a bug in the normalisation code")
+
+    monkeypatch.setattr(images, "_reencode", broken)
+    cmyk = io.BytesIO()
+    Image.new("CMYK", (64, 48)).save(cmyk, format="JPEG")  # not plain: goes through _reencode
+    with pytest.raises(KeyError, match="a bug in the normalisation code"):
+        images.prepare_image(cmyk.getvalue())

@@ -54,3 +54,24 @@ def test_workers_do_not_change_the_drops(tmp_path: Path, mix_inputs: dict[str, P
     assert all(np.array_equal(a, b) for a, b in zip(one.dropped, two.dropped))
     assert one.rejects == two.rejects and one.steps == two.steps
     assert [s["rejected"] for s in two.steps] == [2, 0]
+
+
+def test_make_step_keeps_a_type_error_inside_a_step_a_bug(monkeypatch) -> None:
+    """A parameter the step does not take is the recipe's mistake (ValueError); a TypeError raised
+    while the step builds itself is a bug and stays a TypeError."""
+    from slime_data.steps.base import STEP_REGISTRY, Step
+
+    class Strict(Step):
+        name = "strict_test_step"
+
+        def __init__(self, threshold: int = 1) -> None:
+            self.threshold = threshold + "1"  # the bug: int + str
+
+        def run(self, records):
+            yield from records
+
+    monkeypatch.setitem(STEP_REGISTRY, Strict.name, Strict)
+    with pytest.raises(ValueError, match="step 'strict_test_step': got an unexpected keyword argument 'treshold'"):
+        make_step(Strict.name, {"treshold": 2}, {})
+    with pytest.raises(TypeError, match="unsupported operand"):
+        make_step(Strict.name, {"threshold": 2}, {})

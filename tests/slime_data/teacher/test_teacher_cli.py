@@ -21,6 +21,7 @@ from slime_data.paths import REPO_ROOT
 from slime_data.shards import MANIFEST, ShardSet, validate_shard_set, write_shard_set
 from slime_data.teacher.cache import ResponseCache
 from slime_data.teacher.testing import ReceivedRequest, ScriptedReply, error_body
+from tests.slime_data.interrupts import assert_stopped_cleanly, child_env, interrupt_when_busy, slime_data_command
 
 BAR = re.compile(r"bar (\d+)\?")
 
@@ -84,7 +85,7 @@ def test_budget_stop_writes_nothing_final_and_a_rerun_resumes(serve, shard_input
     source, out = shard_input(6), tmp_path / "out"
 
     stopped = teach(source, out, server.url, "--max-requests", "4")
-    assert stopped.exit_code == 3
+    assert stopped.exit_code == 3, stopped.output
     assert "--max-requests 4 reached" in stopped.output and "Rerun the same command" in stopped.output
     assert not (out / MANIFEST).exists() and not list(out.glob("data-*.arrow"))
     assert len(server.requests) == 4
@@ -143,6 +144,35 @@ def test_kill_9_mid_run_then_rerun_sends_no_request_twice_and_gives_the_same_byt
     clean = tmp_path / "clean"
     assert teach(source, clean, clean_server.url, cache=tmp_path / "clean.sqlite").exit_code == 0
     assert shard_bytes(out) == shard_bytes(clean)
+
+
+def test_ctrl_c_while_a_request_is_in_flight_stops_at_once_and_a_rerun_resumes(
+    serve, shard_input, tmp_path, teacher_config, rationale_teacher, teach
+):
+    n, stuck_at = 6, 2
+    release = threading.Event()
+
+    def script(request: ReceivedRequest) -> ScriptedReply:
+        return rationale_teacher(request, hold=release if bar_of(request) == stuck_at else None)
+
+    server = serve(script)
+    source, out, cache = shard_input(n), tmp_path / "out", tmp_path / "cache.sqlite"
+    config = teacher_config(limits={"concurrency": 1})
+    command = slime_data_command(
+        "teach", str(source), "--out", str(out), "--mode", "rationale", "--base-url", server.url,
+        "--config", str(config), "--cache", str(cache),
+    )
+    in_flight = lambda process: len(server.requests) > stuck_at  # noqa: E731  (the held request was sent)
+    try:
+        result = interrupt_when_busy(command, in_flight, cwd=REPO_ROOT, env=child_env(), log=tmp_path / "stderr.txt")
+    finally:
+        release.set()
+    assert_stopped_cleanly(result)
+    assert not (out / MANIFEST).exists()
+
+    resumed = teach(source, out, server.url, "--concurrency", "1", cache=cache)
+    assert resumed.exit_code == 0, resumed.output
+    assert [bar_of(request) for request in server.requests[stuck_at + 1 :]] == list(range(stuck_at, n))
 
 
 def all_bytes_under(folder: Path, skip: set[Path]) -> list[tuple[Path, bytes]]:

@@ -121,3 +121,20 @@ def test_deepspeed_config_takes_zero_from_the_file_and_the_rest_from_the_recipe(
     clash.write_text(json.dumps({"zero_optimization": {"stage": 2, "allgather_bucket_size": "auto"}}))
     with pytest.raises(ValueError, match='allgather_bucket_size cannot be "auto"'):
         deepspeed_config(clash, stage, layout, 4096)
+
+
+def test_a_copied_recipe_finds_the_shipped_deepspeed_configs_by_name_or_path(tmp_path):
+    shipped = PIPELINES_DIR / "train" / "slime-vicuna-7b.yaml"
+    copy = tmp_path / "my-recipe.yaml"
+    copy.write_text(shipped.read_text())  # its `../deepspeed/zero2.json` points nowhere from here
+    recipe = load_recipe(copy)
+    by_name = yaml.safe_load(shipped.read_text())
+    for stage in by_name["stages"]:
+        stage["deepspeed"] = "zero3" if stage["name"] == "3" else "zero2.json"
+    named = load_recipe(_write(tmp_path, by_name))
+    for loaded in (recipe, named):
+        zero = [json.loads(loaded.deepspeed_config(s).read_text())["zero_optimization"]["stage"] for s in loaded.stages]
+        assert zero == [2, 2, 2, 3]
+    own = tmp_path / "zero2.json"  # a config beside the recipe wins over the shipped one of that name
+    own.write_text(json.dumps({"zero_optimization": {"stage": 1}}))
+    assert named.deepspeed_config(named.stages[0]) == own.resolve()
