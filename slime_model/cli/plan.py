@@ -74,7 +74,7 @@ def plan(
     console.print(f"total {sum(s.gpu_hours for s in stages):,.0f} {gpu}-hours "
                   f"({sum(s.gpu_hours for s in stages) / gpus:,.1f} h wall on {gpus} GPUs); "
                   f"anchor: {assumptions['anchor']['name']} by the same formulas {hours:,.0f} vs reported ~{reported:,.0f} "
-                  f"{assumptions['anchor']['gpu']}-hours", soft_wrap=True)
+                  f"{assumptions['anchor']['gpu']}-hours")
 
 
 def register(app: typer.Typer) -> None:
