@@ -123,10 +123,17 @@ def select_top_p(scores: torch.Tensor, valid: torch.Tensor, top_p: float, temper
     """The selector's keep mask, [I, N] -> bool [I, N].
 
     Per row: softmax(scores / temperature) over the valid tokens, sort descending, keep the tokens
-    whose cumulative mass is ≤ top_p plus one more (all of them when top_p reaches the total), and
-    return the mask in the original token order. Padding (valid = False) is never kept.
+    whose cumulative mass is ≤ top_p plus one more, and return the mask in the original token order.
+    Padding (valid = False) is never kept.
+
+    top_p ≥ 1 keeps every valid token (the pre-training stages rely on it). The released rule run in
+    float32 does not: a peaked softmax's cumulative sum rounds to 1.0 after a few tokens, and
+    `count(cumsum <= 1.0) + 1` then kept as few as 19 of 1008 tokens. Below 1 the mass is summed in
+    float64: in float32, tokens lighter than half its rounding step near 1 (3e-8) add nothing.
     """
-    logits = (scores.float() / temperature).masked_fill(~valid, float("-inf"))
+    if top_p >= 1.0:
+        return valid.clone()
+    logits = (scores.double() / temperature).masked_fill(~valid, float("-inf"))
     probs = logits.softmax(dim=-1).nan_to_num(0.0)  # rows with no valid token give all-zero rows
     sorted_probs, order = probs.sort(dim=-1, descending=True, stable=True)
     within_mass = (sorted_probs.cumsum(dim=-1) <= top_p).sum(dim=-1)  # [I]

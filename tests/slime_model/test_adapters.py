@@ -7,7 +7,13 @@ import math
 import pytest
 import torch
 
-from slime_model.adapters import NoisyGate, Resampler, resize_position_embedding, select_top_p, sincos_position_embedding_2d
+from slime_model.adapters import (
+    NoisyGate,
+    Resampler,
+    resize_position_embedding,
+    select_top_p,
+    sincos_position_embedding_2d,
+)
 
 
 def test_sincos_first_half_encodes_columns_second_half_rows():
@@ -86,6 +92,25 @@ def test_top_p_one_keeps_every_valid_token():
     valid = torch.ones(3, 10, dtype=torch.bool)
     valid[1, 7:] = False
     assert torch.equal(select_top_p(scores, valid, top_p=1.0, temperature=1.0), valid)
+
+
+def test_top_p_one_keeps_all_of_1008_tokens_under_a_peaked_softmax():
+    """Stage 2 runs top-p 1.0 over up to 7·144 local tokens; a peaked softmax must not lose any."""
+    generator = torch.Generator().manual_seed(0)
+    scores = torch.randn(40, 1008, generator=generator) * 10  # 40 seeds' worth of rows
+    valid = torch.ones(40, 1008, dtype=torch.bool)
+    valid[20:, 720:] = False  # images with fewer crops: padding stays out
+    assert torch.equal(select_top_p(scores, valid, top_p=1.0, temperature=1.0), valid)
+    assert torch.equal(select_top_p(scores.bfloat16(), valid, top_p=1.0, temperature=0.1), valid)
+
+
+def test_top_p_counts_mass_below_float32_rounding():
+    """One token of mass 1 - 1e-5 and 1000 of 1e-8: in float32 adding 1e-8 to ~1 changes nothing, so
+    every light token looked "within" 0.999995505; exactly, 550 fit (0.99999 + 550e-8), plus one more."""
+    probs = torch.tensor([1 - 1e-5] + [1e-8] * 1000, dtype=torch.float64)
+    keep = select_top_p(probs.log().unsqueeze(0), torch.ones(1, 1001, dtype=torch.bool), 0.999995505, 1.0)
+    assert keep.sum() == 1 + 550 + 1
+    assert keep[0, : 1 + 551].all()  # the stable sort keeps the earliest of the equal tokens
 
 
 def test_top_p_keeps_the_sorted_prefix_plus_one_in_original_order():
