@@ -75,6 +75,27 @@ def test_gate_noise_only_when_noisy():
     assert torch.allclose(noisy_a.sum(-1), torch.ones(4))
 
 
+def test_gate_noise_scale_comes_from_the_configured_weight():
+    """Released HEAD: softplus(x·W_g) + 0.01 (its W_noise never trains); the paper: softplus(x·W_noise).
+    With W_g = 0 on these features and W_noise large, the released scale is ln 2 + 0.01, the paper's ~100."""
+    torch.manual_seed(0)
+    gate = NoisyGate(in_dim=4, num_experts=2)
+    with torch.no_grad():
+        gate.w_noise.fill_(25.0)  # x·W_noise = 100 on ones(4): scale ~100, a near one-hot mix
+    features = torch.ones(2000, 4)
+
+    def spread(**kwargs) -> float:  # how far the noisy mix strays from the clean 0.5 / 0.5
+        return (gate(features, noisy=True, top_k=2, **kwargs)[:, 0] - 0.5).abs().mean().item()
+
+    paper, released = spread(noise_source="w_noise"), spread(noise_source="w_gate", epsilon=0.01)
+    assert paper > 0.45  # logit gaps of ~140 on average: one expert takes almost all
+    # a logit gap of (ln 2 + 0.01)·N(0, 2): E|sigmoid(gap) - 0.5| = 0.174 (over 10^6 samples)
+    assert 0.16 < released < 0.19
+    with torch.no_grad():
+        gate.w_gate.fill_(-10.0)  # softplus(-40) ≈ 0: only epsilon is left; the clean gate stays 0.5 / 0.5
+    assert 0 < spread(noise_source="w_gate", epsilon=0.01) < 0.005  # 0.0028 expected
+
+
 def test_gate_top_one_picks_a_single_expert():
     gate = NoisyGate(in_dim=4, num_experts=2)
     with torch.no_grad():
