@@ -9,7 +9,9 @@ shown too. All implementations run in the same process on the same weights and b
 both branches, top-p 0.95, LLM + adapters trainable); read the ratios, not the absolute samples/s.
 
 Every training step is timed in three phases split at the merged input embeddings: the visual path's
-forward (CLIP, adapters, selector, splice), the LLM's forward + backward (ours computes logits only
+forward (everything before the decoder stack: CLIP, adapters, selector, text embeddings, splice; the
+backward of the text embeddings' dense [vocab, hidden] gradient is part of it), the LLM's forward +
+backward (decoder layers, norm, lm_head and loss; ours computes logits only
 where the next token is labelled, as the trainer does; the released code everywhere), and the visual
 path's backward driven by the gradient the LLM returned. The split computes exactly what one
 `loss.backward()` does, so "visual path" + "LLM" = "training step" by construction.
