@@ -459,14 +459,20 @@ class SliMEForConditionalGeneration(SliMEPreTrainedModel, GenerationMixin):
         return groups
 
     def set_trainable(self, groups: Iterable[str]) -> None:
-        """requires_grad = True for the named groups, False for every other parameter."""
+        """requires_grad = True for the named groups, False for every other parameter.
+
+        W_noise stays frozen when the gate never reads it (no gate noise, or the released noise source
+        W_g): a trainable parameter that never gets a gradient would only waste optimizer state.
+        """
         wanted = set(groups)
         unknown = wanted - PARAMETER_GROUPS.keys()
         if unknown:
             raise ValueError(f"unknown parameter group(s) {sorted(unknown)}; choose from {list(PARAMETER_GROUPS)}")
+        noise_unused = not self.config.gate_noise or self.config.gate_noise_source == "w_gate"
+        unused = {"model.gate.w_noise"} if noise_unused else set()
         for group, params in self.parameter_groups().items():
-            for _, param in params:
-                param.requires_grad_(group in wanted)
+            for name, param in params:
+                param.requires_grad_(group in wanted and name not in unused)
 
     def set_branch(self, branch: str) -> None:
         """Which views enter the sequence: "global", "local" or "both"."""

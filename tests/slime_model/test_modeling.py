@@ -172,6 +172,20 @@ def test_backward_reaches_exactly_the_trainable_groups(model, processor, branch,
                 assert param.grad is None, name
 
 
+@pytest.mark.parametrize(
+    ("noise", "source", "w_noise_trains"), [(True, "w_noise", True), (True, "w_gate", False), (False, "w_noise", False)]
+)
+def test_w_noise_trains_only_where_the_gate_reads_it(model, processor, noise, source, w_noise_trains):
+    model.train()
+    model.config.gate_noise, model.config.gate_noise_source = noise, source
+    model.set_branch("global")
+    model.set_trainable(["global.gate"])
+    model(**_batch(processor, sizes=[(112, 112)])).loss.backward()
+    gate = model.model.gate
+    assert gate.w_noise.requires_grad == w_noise_trains == (gate.w_noise.grad is not None)
+    assert gate.w_gate.requires_grad and gate.w_gate.grad is not None and gate.w_gate.grad.abs().sum() > 0
+
+
 def test_parameter_groups_partition_the_model(model):
     groups = model.parameter_groups()
     assert list(groups) == list(PARAMETER_GROUPS)
