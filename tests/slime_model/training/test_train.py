@@ -118,7 +118,8 @@ def test_the_final_checkpoint_reloads_and_generates(tiny_run, tmp_path):
     last_logits = model(**prompt).logits[0, -1]
     last_logits[processor.image_token_id] = float("-inf")  # generate never emits a placeholder
     assert new_tokens[0, 0] == last_logits.argmax()
-    assert (text, tokens) == (processor.batch_decode(new_tokens, skip_special_tokens=True)[0].strip(), new_tokens.shape[1])
+    decoded = processor.batch_decode(new_tokens, skip_special_tokens=True)[0].strip()
+    assert (text, tokens) == (decoded, new_tokens.shape[1])
     assert 1 <= tokens <= 6
 
     picture = tmp_path / "red.png"
