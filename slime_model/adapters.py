@@ -4,7 +4,8 @@
 - `Resampler`: one cross-attention layer from learnable queries (with fixed 2D sin-cos position
   embeddings) to a crop's patch tokens; the global expert uses as many queries as patches (576),
   the local compressor 144 per crop.
-- `NoisyGate`: the global mixture-of-adapters gate G(x) = softmax(x·W_g + ε·softplus(x·W_noise)).
+- `NoisyGate`: the global mixture-of-adapters gate G(x) = softmax(x·W_g + ε·softplus(x·W_noise)); the
+  released code takes the noise scale from W_g (`noise_source`).
 - `select_top_p`: the text-guided selector's top-p rule over local tokens.
 
 All functions work on batches: leading dimensions are crops or images, never Python loops.
@@ -98,8 +99,12 @@ class Resampler(nn.Module):
 class NoisyGate(nn.Module):
     """Per-token mixing weights of the global experts, [..., in_dim] -> [..., num_experts].
 
-    G(x) = softmax(x·W_g + ε·softplus(x·W_noise)), ε ~ N(0, 1) only when `noisy`; then the top-k
+    G(x) = softmax(x·W_g + ε·(softplus(x·W) + epsilon)), ε ~ N(0, 1) only when `noisy`; then the top-k
     weights are kept and renormalised (k = 2 of 2 is a dense soft mix). W_g and W_noise start at 0.
+    W is W_noise in the paper (`noise_source="w_noise"`) and W_g in the released code at its HEAD
+    (`"w_gate"`, with epsilon 0.01): its commit "wnoise" reverted the switch to W_noise, so the
+    released checkpoints' W_noise never trained, and the paper's formula on them gives a constant
+    noise scale softplus(0) = ln 2.
     """
 
     def __init__(self, in_dim: int, num_experts: int) -> None:
@@ -107,10 +112,13 @@ class NoisyGate(nn.Module):
         self.w_gate = nn.Parameter(torch.zeros(in_dim, num_experts))
         self.w_noise = nn.Parameter(torch.zeros(in_dim, num_experts))
 
-    def forward(self, features: torch.Tensor, *, noisy: bool, top_k: int) -> torch.Tensor:
+    def forward(
+        self, features: torch.Tensor, *, noisy: bool, top_k: int, noise_source: str = "w_noise", epsilon: float = 0.0
+    ) -> torch.Tensor:
         logits = (features @ self.w_gate.to(features.dtype)).float()
         if noisy:
-            noise_scale = F.softplus((features @ self.w_noise.to(features.dtype)).float())
+            noise_weight = self.w_gate if noise_source == "w_gate" else self.w_noise
+            noise_scale = F.softplus((features @ noise_weight.to(features.dtype)).float()) + epsilon
             logits = logits + torch.randn_like(logits) * noise_scale
         weights = logits.softmax(dim=-1)
         if top_k < weights.shape[-1]:
@@ -123,10 +131,17 @@ def select_top_p(scores: torch.Tensor, valid: torch.Tensor, top_p: float, temper
     """The selector's keep mask, [I, N] -> bool [I, N].
 
     Per row: softmax(scores / temperature) over the valid tokens, sort descending, keep the tokens
-    whose cumulative mass is ≤ top_p plus one more (all of them when top_p reaches the total), and
-    return the mask in the original token order. Padding (valid = False) is never kept.
+    whose cumulative mass is ≤ top_p plus one more, and return the mask in the original token order.
+    Padding (valid = False) is never kept.
+
+    top_p ≥ 1 keeps every valid token (the pre-training stages rely on it). The released rule run in
+    float32 does not: a peaked softmax's cumulative sum rounds to 1.0 after a few tokens, and
+    `count(cumsum <= 1.0) + 1` then kept as few as 19 of 1008 tokens. Below 1 the mass is summed in
+    float64: in float32, tokens lighter than half its rounding step near 1 (3e-8) add nothing.
     """
-    logits = (scores.float() / temperature).masked_fill(~valid, float("-inf"))
+    if top_p >= 1.0:
+        return valid.clone()
+    logits = (scores.double() / temperature).masked_fill(~valid, float("-inf"))
     probs = logits.softmax(dim=-1).nan_to_num(0.0)  # rows with no valid token give all-zero rows
     sorted_probs, order = probs.sort(dim=-1, descending=True, stable=True)
     within_mass = (sorted_probs.cumsum(dim=-1) <= top_p).sum(dim=-1)  # [I]

@@ -19,6 +19,8 @@ BRANCHES = ("global", "local", "both")
 GLOBAL_EXPERTS = ("mix", "mlp", "resampler")
 SLICING_STRATEGIES = ("uhd", "anyres", "grid")
 SELECTOR_SIMILARITIES = ("cosine",)
+SELECTOR_TEXTS = ("user_turns", "whole_prompt")
+GATE_NOISE_SOURCES = ("w_noise", "w_gate")
 NUM_GLOBAL_EXPERTS = 2  # expert 0: the MLP, expert 1: the resampler followed by the same MLP
 
 # openai/clip-vit-large-patch14-336, the vision tower of every released SliME checkpoint.
@@ -45,12 +47,19 @@ class SliMEConfig(PreTrainedConfig):
     text_config: config of any causal LM that `AutoModel.from_config` builds (Llama, Mistral, Qwen2 …).
     vision_feature_layer: CLIP hidden state used as image features (−2 = second to last layer).
     global_expert: "mix" (gated mixture of both experts), "mlp" or "resampler" (one expert only, stages 1a/1b).
-    gate_noise: add ε·softplus(x·W_noise) to the gate logits while training.
+    gate_noise: add noise ε·(softplus(x·W) + gate_noise_epsilon) to the gate logits while training.
+    gate_noise_source: W of the noise scale: "w_noise" (the paper's formula, default) or "w_gate" (the
+        released code at its HEAD, so its W_noise was never trained; converted checkpoints use it).
+    gate_noise_epsilon: constant added to the noise scale (0 in the paper, 0.01 in the released code).
     gate_top_k: experts kept per token before renormalising (2 of 2 = dense soft mix).
     resampler_num_heads: heads of both resamplers (None: vision hidden size // 128, as released).
     local_num_queries: queries of the local compression resampler per crop (a square: 144 = 12×12).
     selector_*: text-guided selection of local tokens (cosine similarity, top-p in training and in
         inference, Gaussian noise std before the softmax while training, softmax temperature).
+    selector_text: the text the selector compares local tokens with: "user_turns" (the processor's
+        `selector_text_mask`, default) or "whole_prompt" (every unlabelled text token: system prompt,
+        role markers, user turns; what the released code sees at inference; converted checkpoints use it).
+        A sample with no such text (a prompt that is only `<image>`) keeps all its local tokens.
     slicing_strategy: "uhd" (the released code, default), "anyres" (LLaVA-NeXT pinpoints) or "grid"
         (the paper's search over grids up to `grid_max_side`²).
     uhd_max_scale: upper clip of s = ceil(W·H / crop²) in the "uhd" rule (6 in the released code).
@@ -73,6 +82,8 @@ class SliMEConfig(PreTrainedConfig):
     projector_hidden_act: str = "gelu"
     global_expert: str = "mix"
     gate_noise: bool = True
+    gate_noise_source: str = "w_noise"
+    gate_noise_epsilon: float = 0.0
     gate_top_k: int = 2
     resampler_num_heads: int | None = None
     local_num_queries: int = 144
@@ -81,6 +92,7 @@ class SliMEConfig(PreTrainedConfig):
     selector_top_p_eval: float = 0.95
     selector_noise_std: float = 0.1
     selector_temperature: float = 1.0
+    selector_text: str = "user_turns"
     slicing_strategy: str = "uhd"
     uhd_max_scale: int = 6
     grid_max_side: int = 6
@@ -125,6 +137,9 @@ class SliMEConfig(PreTrainedConfig):
         _require(-num_states <= self.vision_feature_layer < num_states, "vision_feature_layer", f"{self.vision_feature_layer} is outside the {num_states} CLIP hidden states")
         _require(self.global_expert in GLOBAL_EXPERTS, "global_expert", f"{self.global_expert!r} is not one of {GLOBAL_EXPERTS}")
         _require(1 <= self.gate_top_k <= NUM_GLOBAL_EXPERTS, "gate_top_k", f"{self.gate_top_k} must be 1 or 2")
+        source = self.gate_noise_source
+        _require(source in GATE_NOISE_SOURCES, "gate_noise_source", f"{source!r} is not one of {GATE_NOISE_SOURCES}")
+        _require(self.gate_noise_epsilon >= 0.0, "gate_noise_epsilon", f"{self.gate_noise_epsilon} must be >= 0")
         heads = self.num_resampler_heads
         _require(heads >= 1 and vision.hidden_size % heads == 0, "resampler_num_heads", f"{heads} heads do not divide the vision hidden size {vision.hidden_size}")
         side = math.isqrt(self.local_num_queries)
@@ -134,6 +149,8 @@ class SliMEConfig(PreTrainedConfig):
             value = getattr(self, name)
             _require(0.0 < value <= 1.0, name, f"{value} must be in (0, 1]")
         _require(self.selector_noise_std >= 0.0, "selector_noise_std", f"{self.selector_noise_std} must be >= 0")
+        text_kind = self.selector_text
+        _require(text_kind in SELECTOR_TEXTS, "selector_text", f"{text_kind!r} is not one of {SELECTOR_TEXTS}")
         _require(self.selector_temperature > 0.0, "selector_temperature", f"{self.selector_temperature} must be > 0")
         _require(self.slicing_strategy in SLICING_STRATEGIES, "slicing_strategy", f"{self.slicing_strategy!r} is not one of {SLICING_STRATEGIES}")
         _require(self.uhd_max_scale >= 2, "uhd_max_scale", f"{self.uhd_max_scale} must be >= 2")

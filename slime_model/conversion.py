@@ -50,6 +50,7 @@ IGNORED_KEYS = re.compile(r"^model\.mm_projector\.(mean|std)$|\.position_ids$|\.
 CLIP_VISION_MODULES = ("embeddings.", "pre_layrnorm.", "encoder.", "post_layernorm.")
 GLOBAL_EXPERT_OF_LEARNABLE_GATED = {-1: "mix", 0: "mlp", 1: "resampler"}
 RELEASED_SEPARATOR_DEFAULT = 1919  # `getattr(model_args, 'seperator', 1919)` in the released code
+RELEASED_GATE_NOISE_EPSILON = 0.01  # `noisy_top_k_gating(x, noise_epsilon=1e-2)` in the released code
 
 
 def map_clip_key(key: str) -> str | None:
@@ -176,6 +177,11 @@ def official_to_config(official: dict[str, Any], vision_config: CLIPVisionConfig
         selector_top_p_train=top_p,
         selector_top_p_eval=top_p,
         selector_temperature=float(official.get("mm_resampler_temp", 1.0)),
+        # The released behaviour, so that its numbers reproduce: the selector reads the whole prompt
+        # (system prompt included) and the gate's noise scale comes from W_g (+0.01); DESIGN §2.
+        selector_text="whole_prompt",
+        gate_noise_source="w_gate",
+        gate_noise_epsilon=RELEASED_GATE_NOISE_EPSILON,
         slicing_strategy="uhd",
         branch=branch,
         separator_token_id=official.get("seperator", RELEASED_SEPARATOR_DEFAULT),
@@ -296,6 +302,8 @@ def convert_official(
         "global expert": config.global_expert,
         "local queries": config.local_num_queries,
         "selector top-p": config.selector_top_p_eval,
+        "selector text": config.selector_text,
+        "gate noise source": config.gate_noise_source,
         "separator token id": config.separator_token_id,
         "image token id": config.image_token_id,
     }

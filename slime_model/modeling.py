@@ -11,14 +11,16 @@ Forward pass for a batch (shapes for the released 336 px / 576-token setting):
 3. Local crops [C, 576, 1024] -> local resampler [C, 144, 1024] -> MLP [C, 144, H], laid out per image
    in raster order over the whole image (the released "spatial" merge) into [I, 7·144, H] + mask.
 4. Selector: cosine similarity of each local token with the LLM input embeddings of the user-turn
-   tokens of its sample (`selector_text_mask`), summed over those tokens, softmax, top-p + 1.
+   tokens of its sample (`selector_text_mask`; `selector_text="whole_prompt"`: every unlabelled text
+   token, as released), summed over those tokens, softmax, top-p + 1; no such text: keep all.
 5. Each image becomes `[global][separator][kept local]` and replaces its `<image>` placeholder
    (`merging.merge_visual_tokens`); the LLM runs on the merged embeddings.
 
 Why the selector sees user turns only: the released code feeds it the whole conversation, answers
 included, while training, which lets the answer choose the visual evidence (a leak that does not
 exist at inference). The processor marks user-turn text tokens in `selector_text_mask`; when it is
-missing the model falls back to text tokens without a label (prompt tokens), never answer tokens.
+missing, or with `selector_text="whole_prompt"` (converted checkpoints, to reproduce the released
+inference), the model uses every text token without a label (the prompt), never answer tokens.
 """
 
 from __future__ import annotations
@@ -143,7 +145,8 @@ class SliMEModel(SliMEPreTrainedModel):
 
     def global_tokens(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Mixture of adapters, [I, P, vision_dim] -> ([I, P, H], mean gate weights [2] or None)."""
-        expert = self.config.global_expert
+        config = self.config
+        expert = config.global_expert
         if expert == "mlp":
             return self.projector(features), None
         if expert == "resampler":
@@ -151,7 +154,10 @@ class SliMEModel(SliMEPreTrainedModel):
         # One MLP call for both experts: [I, 2P, vision_dim] -> [I, 2P, H].
         projected = self.projector(torch.cat([features, self.global_resampler(features)], dim=1))
         mlp_out, resampler_out = projected.chunk(2, dim=1)
-        weights = self.gate(features, noisy=self.training and self.config.gate_noise, top_k=self.config.gate_top_k)
+        weights = self.gate(
+            features, noisy=self.training and config.gate_noise, top_k=config.gate_top_k,
+            noise_source=config.gate_noise_source, epsilon=config.gate_noise_epsilon,
+        )
         mixed = weights[..., :1] * mlp_out + weights[..., 1:] * resampler_out  # [I, P, H], float32
         return mixed.to(projected.dtype), weights.mean(dim=(0, 1))
 
@@ -182,12 +188,19 @@ class SliMEModel(SliMEPreTrainedModel):
 
     @torch.no_grad()
     def select_local(self, local: torch.Tensor, valid: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
-        """Selector keep mask [I, N]: Σ_t cos(local_i, text_t) = normalize(local_i) · Σ_t normalize(text_t)."""
+        """Selector keep mask [I, N]: Σ_t cos(local_i, text_t) = normalize(local_i) · Σ_t normalize(text_t).
+
+        An image whose sample has no selector text (guide = 0, a sum over no tokens) keeps all its
+        local tokens: every score would be 0, and the stable sort would keep the first tokens in
+        raster order, dropping the image's bottom rows.
+        """
         scores = (F.normalize(local.float(), dim=-1) @ guide.unsqueeze(-1)).squeeze(-1)  # [I, N]
         if self.training and self.config.selector_noise_std > 0:
             scores = scores + torch.randn_like(scores) * self.config.selector_noise_std
         top_p = self.config.selector_top_p(self.training)
-        return select_top_p(scores, valid, top_p, self.config.selector_temperature)
+        keep = select_top_p(scores, valid, top_p, self.config.selector_temperature)
+        unguided = (guide == 0).all(dim=-1, keepdim=True)  # [I, 1]
+        return torch.where(unguided, valid, keep)
 
     def encode_images(self, pixel_values: torch.Tensor, image_grids: torch.Tensor, guide: torch.Tensor) -> VisualTokens:
         """All images of a batch -> their visual token sequences, [I, V, H] + valid mask.
@@ -255,7 +268,9 @@ class SliMEModel(SliMEPreTrainedModel):
         """Text + images -> the merged input embeddings, mask, positions and labels."""
         is_image = image_placeholder_mask(input_ids, self.config.image_token_id, len(image_grids))
         text_embeds = self.embed_text(input_ids)
-        if selector_text_mask is None:
+        if selector_text_mask is None or self.config.selector_text == "whole_prompt":
+            # Every text token but the labelled answers: at inference, the whole prompt as the released
+            # code gives it to its selector; while training, never the answer being predicted.
             selector_text_mask = attention_mask.bool() & ~is_image
             if labels is not None:
                 selector_text_mask &= labels == IGNORE_INDEX
@@ -444,14 +459,20 @@ class SliMEForConditionalGeneration(SliMEPreTrainedModel, GenerationMixin):
         return groups
 
     def set_trainable(self, groups: Iterable[str]) -> None:
-        """requires_grad = True for the named groups, False for every other parameter."""
+        """requires_grad = True for the named groups, False for every other parameter.
+
+        W_noise stays frozen when the gate never reads it (no gate noise, or the released noise source
+        W_g): a trainable parameter that never gets a gradient would only waste optimizer state.
+        """
         wanted = set(groups)
         unknown = wanted - PARAMETER_GROUPS.keys()
         if unknown:
             raise ValueError(f"unknown parameter group(s) {sorted(unknown)}; choose from {list(PARAMETER_GROUPS)}")
+        noise_unused = not self.config.gate_noise or self.config.gate_noise_source == "w_gate"
+        unused = {"model.gate.w_noise"} if noise_unused else set()
         for group, params in self.parameter_groups().items():
-            for _, param in params:
-                param.requires_grad_(group in wanted)
+            for name, param in params:
+                param.requires_grad_(group in wanted and name not in unused)
 
     def set_branch(self, branch: str) -> None:
         """Which views enter the sequence: "global", "local" or "both"."""

@@ -6,7 +6,8 @@ One call prepares a batch for `SliMEForConditionalGeneration` (the trainer's col
   image (the model replaces it by a variable number of visual tokens), padded left or right.
 - labels [B, L]: token ids on assistant content and end-of-turn tokens, -100 elsewhere (training
   only; absent with `add_generation_prompt`).
-- selector_text_mask [B, L]: the user-turn text tokens the selector compares local tokens with.
+- selector_text_mask [B, L]: the user-turn text tokens the selector compares local tokens with
+  (whitespace-only tokens excluded: a prompt that is only `<image>` has none).
 - pixel_values [T, 3, S, S]: every crop of the batch, per image its global view then rows·cols
   crops, with no padding crops; text-only samples contribute none.
 - image_grids [I, 2]: (rows, cols) of each image, in placeholder order.
@@ -130,6 +131,10 @@ class SliMEProcessor:
         offsets = np.asarray(encoded["offset_mapping"], dtype=np.int64).reshape(-1, 2)
         token_kinds = kinds[np.searchsorted(segment_ends, offsets[:, 1] - 1, side="right")]
         token_kinds[offsets[:, 1] <= offsets[:, 0]] = SegmentKind.FRAME  # added specials such as BOS
+        # Whitespace guides no selection (the "\n" after `<image>` would otherwise be a prompt's whole
+        # selector text): blank user-turn tokens count as template text, so `<image>` alone has none.
+        blank = np.array([not text[start:end].strip() for start, end in offsets.tolist()], dtype=bool)
+        token_kinds[blank & (token_kinds == SegmentKind.USER)] = SegmentKind.FRAME
         return list(encoded["input_ids"]), token_kinds
 
     def _truncate(self, sample: int, ids: list[int], kinds: np.ndarray, grids: list[Grid], max_length: int) -> tuple[list[int], np.ndarray]:

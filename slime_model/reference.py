@@ -19,7 +19,10 @@ from slime_model.modeling import SliMEForConditionalGeneration
 
 
 def released_top_p(local: torch.Tensor, user_embeds: torch.Tensor, top_p: float, temperature: float, noise_std: float) -> torch.Tensor:
-    """Indices of the kept local tokens, [N, H] x [T, H] -> [k], the released TextGuidedSampler."""
+    """Indices of the kept local tokens, [N, H] x [T, H] -> [k], the released TextGuidedSampler.
+
+    Its rule as released, cumulative sum in float32: at top-p 1.0 a peaked softmax can drop tokens
+    here, which `adapters.select_top_p` does not (it keeps all at top-p >= 1)."""
     similarity = F.cosine_similarity(local.float().unsqueeze(1), user_embeds.float().unsqueeze(0), dim=-1).sum(dim=-1)
     if noise_std > 0:
         similarity = similarity + torch.randn_like(similarity) * noise_std

@@ -7,7 +7,13 @@ import math
 import pytest
 import torch
 
-from slime_model.adapters import NoisyGate, Resampler, resize_position_embedding, select_top_p, sincos_position_embedding_2d
+from slime_model.adapters import (
+    NoisyGate,
+    Resampler,
+    resize_position_embedding,
+    select_top_p,
+    sincos_position_embedding_2d,
+)
 
 
 def test_sincos_first_half_encodes_columns_second_half_rows():
@@ -69,6 +75,27 @@ def test_gate_noise_only_when_noisy():
     assert torch.allclose(noisy_a.sum(-1), torch.ones(4))
 
 
+def test_gate_noise_scale_comes_from_the_configured_weight():
+    """Released HEAD: softplus(x·W_g) + 0.01 (its W_noise never trains); the paper: softplus(x·W_noise).
+    With W_g = 0 on these features and W_noise large, the released scale is ln 2 + 0.01, the paper's ~100."""
+    torch.manual_seed(0)
+    gate = NoisyGate(in_dim=4, num_experts=2)
+    with torch.no_grad():
+        gate.w_noise.fill_(25.0)  # x·W_noise = 100 on ones(4): scale ~100, a near one-hot mix
+    features = torch.ones(2000, 4)
+
+    def spread(**kwargs) -> float:  # how far the noisy mix strays from the clean 0.5 / 0.5
+        return (gate(features, noisy=True, top_k=2, **kwargs)[:, 0] - 0.5).abs().mean().item()
+
+    paper, released = spread(noise_source="w_noise"), spread(noise_source="w_gate", epsilon=0.01)
+    assert paper > 0.45  # logit gaps of ~140 on average: one expert takes almost all
+    # a logit gap of (ln 2 + 0.01)·N(0, 2): E|sigmoid(gap) - 0.5| = 0.174 (over 10^6 samples)
+    assert 0.16 < released < 0.19
+    with torch.no_grad():
+        gate.w_gate.fill_(-10.0)  # softplus(-40) ≈ 0: only epsilon is left; the clean gate stays 0.5 / 0.5
+    assert 0 < spread(noise_source="w_gate", epsilon=0.01) < 0.005  # 0.0028 expected
+
+
 def test_gate_top_one_picks_a_single_expert():
     gate = NoisyGate(in_dim=4, num_experts=2)
     with torch.no_grad():
@@ -86,6 +113,25 @@ def test_top_p_one_keeps_every_valid_token():
     valid = torch.ones(3, 10, dtype=torch.bool)
     valid[1, 7:] = False
     assert torch.equal(select_top_p(scores, valid, top_p=1.0, temperature=1.0), valid)
+
+
+def test_top_p_one_keeps_all_of_1008_tokens_under_a_peaked_softmax():
+    """Stage 2 runs top-p 1.0 over up to 7·144 local tokens; a peaked softmax must not lose any."""
+    generator = torch.Generator().manual_seed(0)
+    scores = torch.randn(40, 1008, generator=generator) * 10  # 40 seeds' worth of rows
+    valid = torch.ones(40, 1008, dtype=torch.bool)
+    valid[20:, 720:] = False  # images with fewer crops: padding stays out
+    assert torch.equal(select_top_p(scores, valid, top_p=1.0, temperature=1.0), valid)
+    assert torch.equal(select_top_p(scores.bfloat16(), valid, top_p=1.0, temperature=0.1), valid)
+
+
+def test_top_p_counts_mass_below_float32_rounding():
+    """One token of mass 1 - 1e-5 and 1000 of 1e-8: in float32 adding 1e-8 to ~1 changes nothing, so
+    every light token looked "within" 0.999995505; exactly, 550 fit (0.99999 + 550e-8), plus one more."""
+    probs = torch.tensor([1 - 1e-5] + [1e-8] * 1000, dtype=torch.float64)
+    keep = select_top_p(probs.log().unsqueeze(0), torch.ones(1, 1001, dtype=torch.bool), 0.999995505, 1.0)
+    assert keep.sum() == 1 + 550 + 1
+    assert keep[0, : 1 + 551].all()  # the stable sort keeps the earliest of the equal tokens
 
 
 def test_top_p_keeps_the_sorted_prefix_plus_one_in_original_order():

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tests.slime_model.slime_model_helpers import chat, noise_image
 
 from slime_model.modeling import PARAMETER_GROUPS, SliMEForConditionalGeneration
 from slime_model.processing import SliMEProcessor
 from slime_model.reference import reference_forward
 from slime_model.slicing import choose_grid
+from tests.slime_model.slime_model_helpers import chat, noise_image
 
 SIZES = [(112, 112), (224, 224), (336, 224), (448, 112), (60, 900)]
 
@@ -89,12 +89,64 @@ def test_selector_ignores_answers_and_follows_the_question(model, processor):
     assert base.shape != other_question.shape or not torch.equal(base, other_question)
 
 
+def _visual_embeds(model, batch, selector_text_mask):
+    """The visual tokens each sample's sequence receives, concatenated in order, [V, H]."""
+    merged, _ = model.model.embed_multimodal(
+        batch["input_ids"], batch["attention_mask"], batch["pixel_values"], batch["image_grids"],
+        selector_text_mask, batch.get("labels"), "right",
+    )
+    return merged.inputs_embeds[merged.visual_mask]
+
+
+def _prompt_mask(model, batch):
+    """Every text token without a label: what the released code's selector reads at inference."""
+    mask = batch["attention_mask"].bool() & (batch["input_ids"] != model.config.image_token_id)
+    return mask & (batch["labels"] == -100) if "labels" in batch else mask
+
+
 def test_selector_text_mask_defaults_to_unlabelled_prompt_tokens(model, processor):
     model.set_selector_top_p(eval=0.5)
-    batch = _batch(processor, sizes=[(336, 224)])
-    with_mask = model(**batch).image_token_counts
-    without = model(**{k: v for k, v in batch.items() if k != "selector_text_mask"}).image_token_counts
-    assert with_mask.shape == without.shape  # falls back without error; the guide includes role markers
+    batch = _batch(processor, sizes=[(336, 224), (60, 900)])
+    without = _visual_embeds(model, batch, None)
+    assert torch.equal(without, _visual_embeds(model, batch, _prompt_mask(model, batch)))
+    user_turns = _visual_embeds(model, batch, batch["selector_text_mask"])
+    assert without.shape != user_turns.shape or not torch.equal(without, user_turns)  # the system prompt counts
+
+
+def test_whole_prompt_selector_reproduces_the_released_selection(model, processor):
+    """selector_text="whole_prompt" (converted checkpoints) selects as the released code does at
+    inference, whatever selector_text_mask the processor sent; it never reads the answers."""
+    model.set_selector_top_p(eval=0.6)
+    conversations = [chat("What is in the picture?")[:1], chat("Count the bars.")[:1]]
+    images = [noise_image(336, 224, seed=1), noise_image(60, 900, seed=2)]
+    prompts = processor(conversations, images, add_generation_prompt=True, padding_side="right")
+    inputs = [prompts[k] for k in ("input_ids", "attention_mask", "pixel_values", "image_grids")]
+    released = reference_forward(model, *inputs, _prompt_mask(model, prompts))
+    user_turns = model(**prompts)
+    model.config.selector_text = "whole_prompt"
+    whole = model(**prompts)
+    assert torch.equal(whole.attention_mask, released["attention_mask"])
+    real = released["attention_mask"].bool()
+    assert torch.allclose(whole.logits[real], released["logits"][real], atol=1e-5)
+    assert not torch.equal(whole.image_token_counts, user_turns.image_token_counts)
+    image = noise_image(336, 224, seed=3)
+    answers = [processor([chat("What color is it?", answer=a)], [image]) for a in ("Red.", "Blue, with 3 circles.")]
+    assert torch.equal(*[_visual_embeds(model, b, b["selector_text_mask"]) for b in answers])
+
+
+def test_a_prompt_without_user_text_keeps_every_local_token(model, processor):
+    """`<image>` alone: no selector text, so no selection (a zero guide would keep the first tokens in
+    raster order and drop the image's bottom rows); a question in the same batch still selects."""
+    model.set_selector_top_p(eval=0.5)
+    image_only = [{"from": "human", "value": "<image>"}, {"from": "gpt", "value": "A chart."}]
+    conversations = [image_only, chat("Which bar is red?")]
+    batch = processor(conversations, [noise_image(336, 224, seed=0), noise_image(336, 224, seed=0)])
+    assert batch["selector_text_mask"].sum(dim=1).tolist()[0] == 0  # the "\n" after <image> is no text
+    out = model(**batch)
+    assert out.local_keep_ratio[0] == 1.0 and out.local_keep_ratio[1] < 0.9
+    model.train()  # selector noise and top-p for training do not change it
+    model.set_selector_top_p(train=0.3)
+    assert model(**batch).local_keep_ratio[0] == 1.0
 
 
 @pytest.mark.parametrize(
@@ -118,6 +170,20 @@ def test_backward_reaches_exactly_the_trainable_groups(model, processor, branch,
                 assert param.grad is not None and torch.isfinite(param.grad).all(), name
             else:
                 assert param.grad is None, name
+
+
+@pytest.mark.parametrize(
+    ("noise", "source", "w_noise_trains"), [(True, "w_noise", True), (True, "w_gate", False), (False, "w_noise", False)]
+)
+def test_w_noise_trains_only_where_the_gate_reads_it(model, processor, noise, source, w_noise_trains):
+    model.train()
+    model.config.gate_noise, model.config.gate_noise_source = noise, source
+    model.set_branch("global")
+    model.set_trainable(["global.gate"])
+    model(**_batch(processor, sizes=[(112, 112)])).loss.backward()
+    gate = model.model.gate
+    assert gate.w_noise.requires_grad == w_noise_trains == (gate.w_noise.grad is not None)
+    assert gate.w_gate.requires_grad and gate.w_gate.grad is not None and gate.w_gate.grad.abs().sum() > 0
 
 
 def test_parameter_groups_partition_the_model(model):

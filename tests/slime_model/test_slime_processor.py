@@ -29,7 +29,8 @@ def test_batch_layout_labels_and_selector_mask(processor):
     # answer token, a lone " " token before "Hi" is template text.
     assert _decode(processor, ids[0][labels[0] != IGNORE_INDEX]) == " A red square.</s>"
     assert _decode(processor, ids[1][labels[1] != IGNORE_INDEX]) == "Hi!</s>"
-    assert _decode(processor, ids[0][user[0]]) == "\nWhat is shown?"  # no image token, system or role text
+    # no image token, system or role text, and no whitespace-only token (the "\n" after <image>)
+    assert _decode(processor, ids[0][user[0]]) == "What is shown?"
     assert _decode(processor, ids[1][user[1]]) == "Hello"
     assert (ids == processor.image_token_id).sum() == 1
     assert batch["attention_mask"][1, -1] == 0 and labels[1, -1] == IGNORE_INDEX  # right padding for training

@@ -4,6 +4,7 @@ generating, the non-finite step guard."""
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -102,15 +103,32 @@ def test_the_final_checkpoint_reloads_and_generates(tiny_run, tmp_path):
     model, processor = load_checkpoint(out / "stage-3")
     assert isinstance(model, SliMEForConditionalGeneration) and not model.training
     assert (model.config.branch, model.config.global_expert, processor.settings.chat_template) == ("both", "mix", "vicuna_v1")
+    saved = load_file(out / "stage-3" / "model.safetensors")
+    weights = model.state_dict()
+    assert saved.keys() == weights.keys() and all(torch.equal(saved[k], weights[k]) for k in saved)
     image = Image.open(__import__("io").BytesIO(color_png("red", 200, 120)))
     text, tokens = answer(model, processor, "What colour is the picture?", image, max_new_tokens=6)
-    assert isinstance(text, str) and 1 <= tokens <= 6
+    # The answer is the checkpoint's own greedy continuation, decoded: its first token is the argmax
+    # of the prompt's last logits, and the text is exactly the generated tokens.
+    conversation = [{"from": "human", "value": "<image>\nWhat colour is the picture?"}]
+    prompt = processor([conversation], [image], add_generation_prompt=True).to(model.device)
+    new_tokens = model.generate(
+        **prompt, max_new_tokens=6, do_sample=False,
+        pad_token_id=processor.pad_token_id, eos_token_id=processor.tokenizer.eos_token_id,
+    )
+    last_logits = model(**prompt).logits[0, -1]
+    last_logits[processor.image_token_id] = float("-inf")  # generate never emits a placeholder
+    assert new_tokens[0, 0] == last_logits.argmax()
+    decoded = processor.batch_decode(new_tokens, skip_special_tokens=True)[0].strip()
+    assert (text, tokens) == (decoded, new_tokens.shape[1])
+    assert 1 <= tokens <= 6
 
     picture = tmp_path / "red.png"
     picture.write_bytes(color_png("red", 200, 120))
     result = CliRunner().invoke(app, ["generate", "--model", str(out / "stage-3"), "--image", str(picture), "--prompt", "Colour?", "--max-new-tokens", "4"])
     assert result.exit_code == 0, result.output
-    assert "new tokens" in result.output
+    _, count = answer(model, processor, "Colour?", Image.open(picture).convert("RGB"), max_new_tokens=4)
+    assert re.search(r"new tokens\s*│\s*(\d+)", result.output).group(1) == str(count)  # the same greedy answer
 
 
 def test_non_finite_steps_are_skipped_counted_and_abort_past_the_limit(tiny_mix, tmp_path, monkeypatch):
