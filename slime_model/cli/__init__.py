@@ -27,7 +27,7 @@ def main() -> None:
 
 
 # Modules each defining register(app).
-COMMAND_MODULES = ("slime_model.cli.convert", "slime_model.training.cli", "slime_model.generate")
+COMMAND_MODULES = ("slime_model.cli.convert", "slime_model.training.cli", "slime_model.generate", "slime_model.cli.eval")
 
 for _name in COMMAND_MODULES:
     importlib.import_module(_name).register(app)
