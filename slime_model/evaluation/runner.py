@@ -14,6 +14,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,9 +124,17 @@ def run_benchmark(
         on_done(len(items) - len(todo))
     todo.sort(key=lambda item: -prompt_length(spec, item, processor))
     image_token = processor.settings.image_token
-    with open(path, "a", encoding="utf-8") as f:
-        for chunk in _batches(todo, batch):
-            built = [build_request(spec, item, image_token, max_new_tokens) for item in chunk]
+    chunks = list(_batches(todo, batch))
+
+    def build(chunk: list[BenchmarkItem]) -> list[tuple[GenerationRequest, str]]:
+        return [build_request(spec, item, image_token, max_new_tokens) for item in chunk]
+
+    # Images of the next batch are decoded in a thread while this one generates (PIL releases the GIL).
+    with open(path, "a", encoding="utf-8") as f, ThreadPoolExecutor(1, thread_name_prefix="eval-images") as pool:
+        upcoming = pool.submit(build, chunks[0]) if chunks else None
+        for index, chunk in enumerate(chunks):
+            built = upcoming.result()
+            upcoming = pool.submit(build, chunks[index + 1]) if index + 1 < len(chunks) else None
             started = time.perf_counter()
             results = generate(model, processor, [request for request, _ in built])
             share = (time.perf_counter() - started) / len(chunk)
