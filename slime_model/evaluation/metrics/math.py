@@ -108,50 +108,57 @@ def choice_or_free_form_correct(response: str, gold: str, choices: list[str] | N
 
 
 INDICATORS = ("could be ", "so ", "is ", "thus ", "therefore ", "final ", "answer ", "result ")
+TRIVIAL_KEYS = {":", ",", ".", "!", "?", ";", "'"}
+# MMMU's three number forms: thousands separators, scientific notation, plain decimals.
+NUMBER_WITH_COMMAS = re.compile(r"-?\b\d{1,3}(?:,\d{3})+\b")
+NUMBER_SCIENTIFIC = re.compile(r"-?\d+(?:\.\d+)?[eE][+-]?\d+")
+NUMBER_SIMPLE = re.compile(r"-?(?:\d+\.\d+|\.\d+|\d+\b)(?![eE][+-]?\d+)(?![,\d])")
+
+
+def _mmmu_numbers(text: str) -> list[str]:
+    return NUMBER_WITH_COMMAS.findall(text) + NUMBER_SCIENTIFIC.findall(text) + NUMBER_SIMPLE.findall(text)
+
+
+def _mmmu_normalize(text: str) -> list[object]:
+    """A number -> [its float rounded to 2 places]; a one-character string -> [" x", "x "] (so "1"
+    does not match inside "10"); else [the lower-cased string]."""
+    text = text.strip()
+    try:
+        return [round(float(text.replace(",", "")), 2)]
+    except ValueError:
+        text = text.lower()
+        return [" " + text, text + " "] if len(text) == 1 else [text]
+
+
+def mmmu_open_predictions(response: str) -> set[object]:
+    """MMMU's ``parse_open_response``: per sentence (the reply is lower-cased first, so only line
+    breaks split it), the shortest tail after an indicator ("so ", "is ", "answer "..., and "=" in
+    the last sentence); those tails and the numbers in them, normalised."""
+    text = response.strip().strip(".").lower()
+    pieces = re.split(r"\.\s(?=[A-Z])|\n", text)
+    keys = []
+    for index, piece in enumerate(pieces):
+        indicators = (*INDICATORS, "=") if index == len(pieces) - 1 else INDICATORS
+        shortest = ""
+        for indicator in (i for i in indicators if i in piece):
+            tail = piece.split(indicator)[-1].strip()
+            if not shortest or len(tail) < len(shortest):  # an empty tail gives way to the next one
+                shortest = tail
+        if shortest and shortest.strip() not in TRIVIAL_KEYS:
+            keys.append(shortest)
+    keys = keys or [text]
+    candidates = keys + [number for key in keys for number in _mmmu_numbers(key)]
+    return {normalized for candidate in candidates for normalized in _mmmu_normalize(candidate)}
 
 
 def mmmu_open_correct(response: str, gold: str | list[str]) -> bool:
-    """MMMU's ``parse_open_response`` + ``eval_open``: key phrases after an indicator in the last
-    sentences, their numbers, normalised; right when any matches a gold answer."""
-    golds = gold if isinstance(gold, list) else [gold]
-    norm_golds: list[object] = []
-    for g in golds:
-        norm_golds.append(_mmmu_normalize(str(g)))
-    pieces = re.split(r"\.\s(?=[A-Z])|\n", response.strip())
-    keys: list[str] = []
-    for index, piece in enumerate(pieces):
-        piece = piece.strip()
-        if index == len(pieces) - 1:
-            indicators = (*INDICATORS, "=")
-        else:
-            indicators = INDICATORS
-        shortest = None
-        for indicator in indicators:
-            if indicator in piece.lower():
-                tail = piece.lower().split(indicator)[-1].strip()
-                if shortest is None or len(tail) < len(shortest):
-                    shortest = tail
-        if shortest and shortest not in (":", ",", ".", "!", "?", ";", "'"):
-            keys.append(shortest)
-    keys = keys or [response]
-    predictions: list[object] = []
-    for key in keys:
-        predictions += [_mmmu_normalize(n) for n in NUMBER.findall(key)]
-        predictions.append(_mmmu_normalize(key))
-    for prediction in predictions:
-        for g in norm_golds:
-            if isinstance(prediction, str) and isinstance(g, str) and (g in prediction):
+    """MMMU's ``eval_open``: a predicted number equals a gold number, or a gold string occurs in a
+    predicted string."""
+    golds = [g for answer in (gold if isinstance(gold, list) else [gold]) for g in _mmmu_normalize(str(answer))]
+    for prediction in mmmu_open_predictions(response):
+        if isinstance(prediction, str):
+            if any(isinstance(g, str) and g in prediction for g in golds):
                 return True
-            if isinstance(prediction, float) and isinstance(g, float) and abs(prediction - g) < 1e-9:
-                return True
+        elif prediction in golds:
+            return True
     return False
-
-
-def _mmmu_normalize(text: str) -> object:
-    """A number rounded to 2 places when the text is one, else the lower-cased text with a leading
-    space (MMMU's trick to avoid partial matches such as "1" in "10")."""
-    cleaned = text.strip().rstrip(".").replace(",", "")
-    try:
-        return round(float(cleaned), 2)
-    except ValueError:
-        return " " + text.strip().lower() if len(text.strip()) == 1 else text.strip().lower()

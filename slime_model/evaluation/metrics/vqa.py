@@ -8,30 +8,17 @@ spaced, number words to digits, articles dropped, common contractions restored.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
-# Official table, abridged to the contractions a short answer can hold.
-CONTRACTIONS = {
-    "aint": "ain't", "arent": "aren't", "cant": "can't", "couldve": "could've", "couldnt": "couldn't",
-    "didnt": "didn't", "doesnt": "doesn't", "dont": "don't", "hadnt": "hadn't", "hasnt": "hasn't",
-    "havent": "haven't", "hed": "he'd", "hes": "he's", "howd": "how'd", "howll": "how'll", "hows": "how's",
-    "Im": "I'm", "Ive": "I've", "isnt": "isn't", "itd": "it'd", "itll": "it'll", "let's": "let's",
-    "maam": "ma'am", "mightnt": "mightn't", "mightve": "might've", "mustnt": "mustn't", "mustve": "must've",
-    "neednt": "needn't", "notve": "not've", "oclock": "o'clock", "shant": "shan't", "shed": "she'd",
-    "shes": "she's", "shouldve": "should've", "shouldnt": "shouldn't", "somebodys": "somebody's",
-    "someones": "someone's", "thats": "that's", "thered": "there'd", "theres": "there's", "theyd": "they'd",
-    "theyll": "they'll", "theyre": "they're", "theyve": "they've", "wasnt": "wasn't", "werent": "weren't",
-    "weve": "we've", "whats": "what's", "whens": "when's", "wheres": "where's", "whos": "who's",
-    "whys": "why's", "wont": "won't", "wouldve": "would've", "wouldnt": "wouldn't", "yall": "y'all",
-    "youd": "you'd", "youll": "you'll", "youre": "you're", "youve": "you've",
-}
-NUMBER_WORDS = {
-    "none": "0", "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
-    "six": "6", "seven": "7", "eight": "8", "nine": "9", "ten": "10",
-}
-ARTICLES = {"a", "an", "the"}
-PUNCTUATION = [";", "/", "[", "]", '"', "{", "}", "(", ")", "=", "+", "\\", "_", "-", ">", "<", "@", "`", ",", "?", "!"]
+import yaml
+
+_TABLES = yaml.safe_load((Path(__file__).parent / "vqa_normalization.yaml").read_text(encoding="utf-8"))
+CONTRACTIONS: dict[str, str] = _TABLES["contractions"]
+NUMBER_WORDS: dict[str, str] = _TABLES["number_words"]
+ARTICLES = set(_TABLES["articles"])
+PUNCTUATION: list[str] = _TABLES["punctuation"]
 PERIOD_STRIP = re.compile(r"(?!<=\d)(\.)(?!\d)")  # a period not inside a number (the official regex, typo included)
-COMMA_STRIP = re.compile(r"(\d)(,)(\d)")
+COMMA_STRIP = re.compile(r"(?<=\d)(,)+(?=\d)")
 
 
 def _punctuation(text: str) -> str:
@@ -41,7 +28,7 @@ def _punctuation(text: str) -> str:
             out = out.replace(mark, "")
         else:
             out = out.replace(mark, " ")
-    return PERIOD_STRIP.sub("", out)
+    return PERIOD_STRIP.sub("", out, count=re.UNICODE)  # the official call passes re.UNICODE as the count (32)
 
 
 def _digits_and_articles(text: str) -> str:
@@ -50,6 +37,9 @@ def _digits_and_articles(text: str) -> str:
 
 
 def normalize_vqa_answer(text: str) -> str:
+    """The EvalAI processor: lower case without commas, question marks and with "'s" split off,
+    then punctuation, number words, articles and contractions."""
+    text = text.lower().replace(",", "").replace("?", "").replace("'s", " 's").strip()
     text = text.replace("\n", " ").replace("\t", " ").strip()
     return _digits_and_articles(_punctuation(text))
 

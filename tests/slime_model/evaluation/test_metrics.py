@@ -105,3 +105,39 @@ def test_scorers_on_items() -> None:
     values = SCORERS["exact"](exact)
     # chance: 2/3 (commonest gold "12" is 2 of 3), 2/3, 1/2 -> mean 11/18
     assert values["accuracy"] == pytest.approx(200 / 3) and values["chance"] == pytest.approx(100 * 11 / 18)
+
+
+# Outputs of the official scorers on these inputs, run locally on their published code: the EvalAI
+# answer processor and TextVQAAccuracyEvaluator of LLaVA's m4c_evaluator.py, and MMMU's
+# eval/eval_utils.py (parse_open_response + eval_open, parse_multi_choice_response).
+OFFICIAL_VQA_NORMALISED = {
+    "It's the man's hat!": "it 's man 's hat", "Dr. Pepper": "dr pepper", "a/b test": "b test", "(left)": "left",
+    "whats up?": "what's up", "coca-cola": "coca cola", "12:30": "12:30", "it is 3 o'clock": "it is 3 o'clock",
+    "e.g. this": "eg this", "yes, it is": "yes it is", "3.5": "3.5",
+}
+TEXTVQA_GOLD = ["nous les gosses", "dakota", "clos culombu", "dakota digital", "dakota", "dakota", "dakota digital",
+                "dakota digital", "dakota", "dakota"]
+OFFICIAL_TEXTVQA_SCORES = {
+    "Dakota": 1.0, "dakota digital": 0.9, "nous les gosses": 0.3, "Dakota Digital.": 0.9, "canon": 0.0,
+}
+OFFICIAL_MMMU_OPEN = [
+    ("x = 1,234", "1234", True), ("The speed is 3.0e8 m/s", "300000000", True),
+    ("Therefore the answer is 10", "1", False), ("The answer is A", "a", True),
+    ("It is 0.5. So the probability is 1/2", "0.5", False),  # lower-cased first: one sentence, tail "1/2"
+    ("12", "12.0", True), ("answer is ", "7", False), ("The total cost is $1,500.50 dollars", "1500.5", False),
+]
+OFFICIAL_MMMU_CHOICE = {
+    "A or C? I pick C": "C", "The answer is B.": "B", "Answer: (D) 4 attendants because 4 > 3 attendants": "D",
+}
+
+
+def test_cases_checked_against_the_official_scorers() -> None:
+    for text, normalised in OFFICIAL_VQA_NORMALISED.items():
+        assert normalize_vqa_answer(text) == normalised, text
+    for prediction, score in OFFICIAL_TEXTVQA_SCORES.items():
+        assert vqa_accuracy(prediction, TEXTVQA_GOLD) == pytest.approx(score), prediction
+    for response, gold, correct in OFFICIAL_MMMU_OPEN:
+        assert mmmu_open_correct(response, gold) is correct, response
+    choices = ["1 attendant", "2 attendants", "3 attendants", "4 attendants"]
+    for response, letter in OFFICIAL_MMMU_CHOICE.items():
+        assert mmmu_parse_choice(response, choices, "q") == letter, response
