@@ -4,6 +4,7 @@ numbers (YAML beside this module), validated at load; reading a benchmark under 
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
@@ -36,6 +37,7 @@ class BenchmarkSpec(BaseModel):
     images: str | None = None  # image folder relative to --root/<name>, when not beside the files
     split: str | None = None
     only_with_image: bool = False
+    circular: bool = False  # MMBench: ask every rotation of the options (made here when the file has none)
     limit: int | None = Field(None, ge=1)  # the documented subset: the first N items in reader order
     prompt: str
     prompt_open: str | None = None  # for items without options, when they differ
@@ -97,7 +99,32 @@ def read_for_eval(spec: BenchmarkSpec, folder: Path) -> list[BenchmarkItem]:
     items = read_benchmark(spec.format, path, spec.name, images, spec.split).items
     if spec.only_with_image:
         items = [item for item in items if item.meta.get("has_image")]
-    return items[: spec.limit] if spec.limit else items
+    items = items[: spec.limit] if spec.limit else items
+    return circular_copies(items) if spec.circular else items
+
+
+def circular_copies(items: list[BenchmarkItem]) -> list[BenchmarkItem]:
+    """MMBench's circular evaluation: each question once per rotation of its options (A B C D, then
+    B C D A, ...), grouped so that a question counts only when every rotation is right. LLaVA's
+    ``model_vqa_mmbench.py --all-rounds`` rotates the same way. A file that already holds the
+    rotated copies (indices + k * 1e6) is used as it is."""
+    if any(item.item_id != item.meta.get("circular_group", item.item_id) for item in items):
+        return items
+    copies = []
+    for item in items:
+        choices = item.choices or []
+        if not choices or item.gold not in LETTERS[: len(choices)]:
+            copies.append(item)
+            continue
+        gold = LETTERS.index(item.gold)
+        for shift in range(len(choices)):
+            rotated = choices[shift:] + choices[:shift]
+            letter = LETTERS[(gold - shift) % len(choices)]
+            copies.append(replace(
+                item, item_id=item.item_id if shift == 0 else f"{item.item_id}/rotation-{shift}", choices=rotated,
+                gold=letter, answers=[letter, choices[gold]], meta={**item.meta, "circular_group": item.item_id},
+            ))
+    return copies
 
 
 def render_prompt(spec: BenchmarkSpec, item: BenchmarkItem) -> tuple[str, PromptSpec, str]:
