@@ -37,6 +37,7 @@ class BenchmarkSpec(BaseModel):
     images: str | None = None  # image folder relative to --root/<name>, when not beside the files
     split: str | None = None
     only_with_image: bool = False
+    id_prefix: str | None = None  # keep items whose id starts so (MMMU's folders hold dev, validation and test)
     circular: bool = False  # MMBench: ask every rotation of the options (made here when the file has none)
     limit: int | None = Field(None, ge=1)  # the documented subset: the first N items in reader order
     prompt: str
@@ -99,6 +100,8 @@ def read_for_eval(spec: BenchmarkSpec, folder: Path) -> list[BenchmarkItem]:
     items = read_benchmark(spec.format, path, spec.name, images, spec.split).items
     if spec.only_with_image:
         items = [item for item in items if item.meta.get("has_image")]
+    if spec.id_prefix:
+        items = [item for item in items if item.item_id.startswith(spec.id_prefix)]
     items = items[: spec.limit] if spec.limit else items
     return circular_copies(items) if spec.circular else items
 

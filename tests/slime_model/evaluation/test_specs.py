@@ -61,3 +61,20 @@ def test_missing_files_are_one_line_naming_the_layout(tmp_path: Path) -> None:
         read_for_eval(load_benchmarks()["textvqa"], tmp_path / "textvqa")
     message = str(error.value)
     assert "\n" not in message and "TextVQA_0.5.1_val.json" in message and "train_images/<image_id>.jpg" in message
+
+
+def test_mmmu_reads_the_validation_split_of_the_hugging_face_layout(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tests.slime_data.decontam.release_fixtures import image_bytes
+
+    folder = tmp_path / "mmmu" / "Art"
+    folder.mkdir(parents=True)
+    for split in ("dev", "validation"):
+        row = {"id": f"{split}_Art_1", "question": "<image 1> Which style?", "options": "['Baroque', 'Gothic']",
+               "answer": "B", "question_type": "multiple-choice", "image_1": {"bytes": image_bytes(1), "path": None}}
+        pq.write_table(pa.Table.from_pylist([row]), folder / f"{split}-00000-of-00001.parquet")
+    (item,) = read_for_eval(load_benchmarks()["mmmu"], tmp_path / "mmmu")
+    assert item.item_id == "validation_Art_1" and item.choices == ["Baroque", "Gothic"] and item.gold == "B"
+    assert item.images == [image_bytes(1)]
