@@ -137,10 +137,8 @@ def _generator(request: GenerationRequest, device: torch.device) -> torch.Genera
     return generator
 
 
-def _pick(logits: torch.Tensor, request: GenerationRequest, generator: torch.Generator | None) -> int:
-    """logits [V] float32 -> the next token: argmax, or a draw at the request's temperature and top-p."""
-    if generator is None:
-        return int(logits.argmax())
+def _sample(logits: torch.Tensor, request: GenerationRequest, generator: torch.Generator) -> int:
+    """logits [V] float32 -> a draw at the request's temperature, from its top-p nucleus."""
     probs = torch.softmax(logits / request.temperature, dim=-1)
     if request.top_p < 1.0:
         sorted_probs, order = probs.sort(descending=True)
@@ -198,6 +196,9 @@ def generate_batch(
     logits = out.logits[:, -1].float()  # [B, V]
 
     while active:
+        if suppressed is not None:
+            logits[:, suppressed] = float("-inf")  # never emit an image placeholder
+        greedy = logits.argmax(-1).tolist()  # one call for the batch (one device sync)
         next_ids = []
         for row, index in enumerate(active):
             if is_cancelled is not None and is_cancelled(index):
@@ -208,10 +209,8 @@ def generate_batch(
                 finish[index] = FINISH_LENGTH
                 next_ids.append(processor.pad_token_id)
                 continue
-            row_logits = logits[row]
-            if suppressed is not None:
-                row_logits[suppressed] = float("-inf")  # never emit an image placeholder
-            token = _pick(row_logits, requests[index], generators[index])
+            generator = generators[index]
+            token = greedy[row] if generator is None else _sample(logits[row], requests[index], generator)
             completion[index] += 1
             delta = streams[index].push(None if token in eot else token)
             if token in eot or streams[index].stopped:

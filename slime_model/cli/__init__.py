@@ -23,11 +23,18 @@ def main() -> None:
       slime-model train --data manifests/mix.json
       slime-model generate --model runs/tiny/stage-3 --image chart.png --prompt "What is the largest value?"
       slime-model convert --from-official ~/ckpt/SliME-vicuna-7B --out models/slime-vicuna-7b
+      slime-model serve --model runs/tiny/stage-3 --port 8000
     """
 
 
 # Modules each defining register(app).
-COMMAND_MODULES = ("slime_model.cli.convert", "slime_model.training.cli", "slime_model.generate", "slime_model.cli.eval")
+COMMAND_MODULES = (
+    "slime_model.cli.convert",
+    "slime_model.training.cli",
+    "slime_model.generate",
+    "slime_model.serving.cli",
+    "slime_model.cli.eval",
+)
 
 for _name in COMMAND_MODULES:
     importlib.import_module(_name).register(app)
