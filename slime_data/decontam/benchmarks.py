@@ -20,6 +20,10 @@ jsonl          any JSON Lines file with a ``question`` field (optional ``id``, `
                ``options``, ``answer``, ``image``)
 =============  ==============================================================================
 
+The evaluation-only releases (MMBench, MME, POPE, TextVQA, GQA, VQAv2, AMBER, MM-Vet, LLaVA-Bench,
+MathVerse) are read by ``releases.py``; their formats are registered here too. Every reader returns
+full samples: besides the text that decontamination matches, ``gold`` and ``meta`` for scoring.
+
 Image paths are looked up relative to the benchmark file's folder, then its parent (releases
 differ), or under ``images`` when the recipe gives that folder. Missing image files are fine:
 the item is then matched by text only.
