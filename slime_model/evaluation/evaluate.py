@@ -17,6 +17,7 @@ from slime_model.evaluation.specs import (
     BenchmarkSpec,
     load_benchmarks,
     load_paper_rows,
+    load_prompts,
     read_for_eval,
 )
 from slime_model.generation import generate_batch
@@ -96,6 +97,8 @@ def evaluate(
     else:
         root = settings.root
     specs, skipped = select(settings, root)
+    model_sha = config_hash(model)
+    prompts = load_prompts()
     runs: list[BenchmarkRun] = []
     for spec in specs:
         items = read_for_eval(spec, root / spec.name)
@@ -108,9 +111,12 @@ def evaluate(
         if spec.judged:
             judge = JUDGED[spec.metric]
             score = lambda pairs, judge=judge: judge(pairs, settings.judge)  # noqa: E731
+        used = [name for name in (spec.prompt, spec.prompt_open) if name]
+        fingerprint = {"model_config_sha256": model_sha, "prompts": {n: prompts[n].version for n in used}}
         run = run_benchmark(
             spec, items, model, processor, settings.out, batch=settings.batch,
             max_new_tokens=settings.max_new_tokens, generate=generate, on_done=on_done, score=score,
+            fingerprint=fingerprint,
         )
         if spec.judged:
             template, _ = judge_prompt(spec.metric.removeprefix("judge_"))
@@ -122,6 +128,6 @@ def evaluate(
     }
     if settings.judge is not None:
         generation["judge"] = {"model": settings.judge.model, "base_url": settings.judge.base_url}
-    results = results_document(model_path, config_hash(model), generation, runs, load_benchmarks(), skipped)
+    results = results_document(model_path, model_sha, generation, runs, load_benchmarks(), skipped)
     write_results(settings.out, results)
     return results

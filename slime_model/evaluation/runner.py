@@ -27,6 +27,7 @@ from slime_model.evaluation.specs import BenchmarkLayoutError, BenchmarkSpec, lo
 from slime_model.generation import GenerationRequest, GenerationResult, generate_batch
 
 PREDICTIONS_FILE = "predictions.jsonl"
+SETTINGS_FILE = "settings.json"  # what the predictions beside it were generated with
 GenerateFn = Callable[[object, object, Sequence[GenerationRequest]], list[GenerationResult]]
 
 
@@ -93,6 +94,22 @@ def read_predictions(path: Path) -> dict[str, dict]:
     return done
 
 
+def _check_settings(path: Path, settings: dict[str, Any]) -> None:
+    """Resume only predictions made with the same model, prompts and answer length; else stop with
+    one line (mixing them would score two different runs as one)."""
+    settings = json.loads(json.dumps(settings, sort_keys=True, default=str))
+    if path.is_file():
+        earlier = json.loads(path.read_text(encoding="utf-8"))
+        changed = sorted(key for key in settings.keys() | earlier.keys() if settings.get(key) != earlier.get(key))
+        if changed:
+            raise ValueError(
+                f"{path.parent} holds predictions made with other settings ({', '.join(changed)}): "
+                "use another --out, or delete that folder to start over"
+            )
+        return
+    path.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
 def _batches(items: list, size: int) -> Iterable[list]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -110,14 +127,18 @@ def run_benchmark(
     generate: GenerateFn = generate_batch,
     on_done: Callable[[int], None] | None = None,
     score: Callable[[list[tuple[BenchmarkItem, str]]], dict[str, float]] | None = None,
+    fingerprint: dict[str, Any] | None = None,
 ) -> BenchmarkRun:
     """Generate what ``out/<name>/predictions.jsonl`` lacks, then score every item (with ``score``
-    when given, as the judged benchmarks are, else the spec's metric)."""
+    when given, as the judged benchmarks are, else the spec's metric). ``fingerprint`` (model config
+    hash, prompt versions) must match the one stored beside earlier predictions."""
     ids = [item.item_id for item in items]
     if len(set(ids)) != len(ids):
         raise ValueError(f"{spec.name}: item ids repeat; predictions could not be matched back")
     path = out / spec.name / PREDICTIONS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
+    _check_settings(path.parent / SETTINGS_FILE, {"benchmark": spec.name, "max_new_tokens": max_new_tokens or
+                                                  spec.max_new_tokens, **(fingerprint or {})})
     done = read_predictions(path)
     todo = [item for item in items if item.item_id not in done]
     if on_done and len(done):

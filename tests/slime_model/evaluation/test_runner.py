@@ -127,3 +127,18 @@ def test_judge_through_the_teacher_client_on_a_loopback_server(root: Path, tmp_p
         again = evaluate("tiny", model, processor, settings)
         assert len(server.requests) == 2  # predictions and judge replies both come from disk
         assert again["benchmarks"] == results["benchmarks"]  # timings too: they are summed from the file
+
+
+def test_predictions_made_with_other_settings_are_not_mixed_in(root: Path, tmp_path: Path):
+    spec = load_benchmarks()["gqa"]
+    items = read_for_eval(spec, root / "gqa")
+    calls: list[int] = []
+    run_benchmark(spec, items, None, FakeProcessor, tmp_path, generate=scripted({}, calls), fingerprint={"model": "a"})
+    run_benchmark(spec, items, None, FakeProcessor, tmp_path, generate=scripted({}, calls), fingerprint={"model": "a"})
+    assert calls == [1]  # the second run resumed: nothing left to generate
+    with pytest.raises(ValueError, match=r"other settings \(max_new_tokens\)"):
+        run_benchmark(spec, items, None, FakeProcessor, tmp_path, max_new_tokens=5, generate=scripted({}, calls),
+                      fingerprint={"model": "a"})
+    with pytest.raises(ValueError, match=r"other settings \(model\): use another --out"):
+        run_benchmark(spec, items, None, FakeProcessor, tmp_path, generate=scripted({}, calls),
+                      fingerprint={"model": "b"})
