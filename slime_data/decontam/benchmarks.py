@@ -49,7 +49,7 @@ from slime_data.decontam.items import (
 from slime_data.decontam.releases import RELEASE_FORMATS
 
 MMMU_IMAGE_FIELDS = tuple(f"image_{i}" for i in range(1, 8))
-MATHVISTA_META = ("question_type", "answer_type", "precision", "unit", "query")
+MATHVISTA_META = ("question_type", "answer_type", "precision", "unit", "query")  # "query": the HF release's prompt
 
 # --------------------------------------------------------------------------------------
 # One reader per format

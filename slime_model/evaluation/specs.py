@@ -26,6 +26,7 @@ class PromptSpec(BaseModel):
     source: str
     template: str
     hint: str = "{text}\n"  # how a context / hint line is written into {hint}
+    hints: dict[str, str] = {}  # MathVista's answer-type hints, for building its query
 
 
 class BenchmarkSpec(BaseModel):
@@ -140,7 +141,23 @@ def render_prompt(spec: BenchmarkSpec, item: BenchmarkItem) -> tuple[str, Prompt
         "question": item.question or "",
         "options": options,
         "hint": prompt.hint.format(text=item.context) if item.context else "",
-        "query": item.meta.get("query") or item.question or "",
+        "query": item.meta.get("query") or mathvista_query(item, prompt.hints),
         "query_wo": item.meta.get("query_wo") or item.question or "",
     }
     return prompt.template.format(**fields), prompt, name
+
+
+def mathvista_query(item: BenchmarkItem, hints: dict[str, str]) -> str:
+    """MathVista's zero-shot query: the hint for the answer type, the question (with its unit),
+    then "Choices:" and "(A) text" lines; what the Hugging Face release stores as "query"."""
+    if item.choices:
+        hint = hints.get("multi_choice", "")
+    elif item.meta.get("answer_type") == "float":
+        hint = hints.get(f"float_{int(item.meta.get('precision') or 1)}", hints.get("float_1", ""))
+    else:
+        hint = hints.get(str(item.meta.get("answer_type")), "")
+    unit = f" (Unit: {item.meta['unit']})" if item.meta.get("unit") else ""
+    lines = [hint, f"Question: {item.question or ''}{unit}"] if hint else [f"Question: {item.question or ''}{unit}"]
+    if item.choices:
+        lines += ["Choices:", *(f"({letter}) {choice}" for letter, choice in zip(LETTERS, item.choices, strict=False))]
+    return "\n".join(lines)

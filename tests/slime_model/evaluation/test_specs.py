@@ -78,3 +78,20 @@ def test_mmmu_reads_the_validation_split_of_the_hugging_face_layout(tmp_path: Pa
     (item,) = read_for_eval(load_benchmarks()["mmmu"], tmp_path / "mmmu")
     assert item.item_id == "validation_Art_1" and item.choices == ["Baroque", "Gothic"] and item.gold == "B"
     assert item.images == [image_bytes(1)]
+
+
+def test_mathvista_query_is_built_for_the_github_testmini_file() -> None:
+    from slime_data.decontam.benchmarks import read_benchmark
+
+    testmini = Path(__file__).resolve().parents[3] / "slime_data/corpus/benchmarks/mathvista/data/testmini.json"
+    items = {item.item_id: item for item in read_benchmark("mathvista", testmini).items}
+    spec = load_benchmarks()["mathvista"]
+    first = render_prompt(spec, items["1"])[0]  # float, precision 1: the query the Hugging Face release stores
+    assert first.startswith(
+        "Hint: Please answer the question requiring a floating-point number with one decimal place and provide the "
+        "final value, e.g., 1.2, 1.3, 1.4, at the end.\nQuestion: When a spring"
+    )
+    second = render_prompt(spec, items["2"])[0]
+    assert second.endswith("Question: what is the total volume of the measuring cup? (Unit: g)")
+    fifth = render_prompt(spec, items["5"])[0]
+    assert fifth.endswith("Question: Find $m\\angle H$\nChoices:\n(A) 97\n(B) 102\n(C) 107\n(D) 122")
