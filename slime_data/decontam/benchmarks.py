@@ -20,6 +20,10 @@ jsonl          any JSON Lines file with a ``question`` field (optional ``id``, `
                ``options``, ``answer``, ``image``)
 =============  ==============================================================================
 
+The evaluation-only releases (MMBench, MME, POPE, TextVQA, GQA, VQAv2, AMBER, MM-Vet, LLaVA-Bench,
+MathVerse) are read by ``releases.py``; their formats are registered here too. Every reader returns
+full samples: besides the text that decontamination matches, ``gold`` and ``meta`` for scoring.
+
 Image paths are looked up relative to the benchmark file's folder, then its parent (releases
 differ), or under ``images`` when the recipe gives that folder. Missing image files are fine:
 the item is then matched by text only.
@@ -27,99 +31,25 @@ the item is then matched by text only.
 
 from __future__ import annotations
 
-import ast
-import json
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pyarrow.parquet as pq
 
-LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+from slime_data.decontam.items import (
+    LETTERS,
+    Benchmark,
+    BenchmarkItem,
+    answer_forms,
+    image_path,
+    iter_jsonl,
+    parse_options,
+    read_json,
+)
+from slime_data.decontam.releases import RELEASE_FORMATS
+
 MMMU_IMAGE_FIELDS = tuple(f"image_{i}" for i in range(1, 8))
-
-
-@dataclass
-class BenchmarkItem:
-    item_id: str
-    question: str | None  # the stem; None when the release has none (the MMMU sample)
-    context: str | None = None  # a passage that goes with the question (ScienceQA's hint)
-    choices: list[str] | None = None  # option texts, in order
-    answers: list[str] = field(default_factory=list)  # accepted answer forms: text and/or letter
-    images: list[Path | bytes] = field(default_factory=list)  # files that may or may not exist, or bytes
-
-
-@dataclass
-class Benchmark:
-    name: str  # the reason suffix: "benchmark_question:<name>"
-    items: list[BenchmarkItem]
-
-
-def answer_forms(answer: Any, choices: list[str] | None) -> list[str]:
-    """The gold answer as given plus, for a letter or index into ``choices``, the option text."""
-    values = answer if isinstance(answer, list) else [answer]
-    forms: list[str] = []
-    for value in values:
-        if value is None:
-            continue
-        if isinstance(value, int) and not isinstance(value, bool) and choices and 0 <= value < len(choices):
-            forms += [choices[value], LETTERS[value]]
-            continue
-        text = str(value).strip()
-        forms.append(text)
-        if choices and len(text) == 1 and text.upper() in LETTERS[: len(choices)]:
-            forms.append(choices[LETTERS.index(text.upper())])
-        elif choices and text in choices and choices.index(text) < len(LETTERS):
-            forms.append(LETTERS[choices.index(text)])
-    return list(dict.fromkeys(forms))
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not valid JSON: {err}") from None
-
-
-def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path} line {number} is not valid JSON: {err}") from None
-            if not isinstance(value, dict):
-                raise ValueError(f"{path} line {number} is not a JSON object")
-            yield number, value
-
-
-def _image_path(folder: Path, relative: str | None, images_dir: Path | None) -> list[Path]:
-    """The image named ``relative``: under ``images_dir`` if given, else beside the benchmark file
-    (``folder``) or one level up, as releases differ; [] when no image is named."""
-    if not relative:
-        return []
-    relative_path = Path(relative)
-    if images_dir is not None:
-        candidates = [images_dir / relative_path, images_dir / relative_path.name]
-    else:
-        candidates = [folder / relative_path, folder.parent / relative_path]
-    return [next((c for c in candidates if c.is_file()), candidates[0])]
-
-
-def _options(value: Any) -> list[str] | None:
-    """MMMU's options: a list, or a stringified Python list ("['$6', '$7']")."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        try:
-            value = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            return None
-    return [str(v) for v in value] if isinstance(value, (list, tuple)) and value else None
-
+MATHVISTA_META = ("question_type", "answer_type", "precision", "unit", "query")  # "query": the HF release's prompt
 
 # --------------------------------------------------------------------------------------
 # One reader per format
@@ -127,7 +57,7 @@ def _options(value: Any) -> list[str] | None:
 
 
 def read_mathvista(path: Path, images_dir: Path | None = None) -> list[BenchmarkItem]:
-    data = _read_json(path)
+    data = read_json(path)
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected an object pid -> problem (MathVista testmini.json)")
     items = []
@@ -139,7 +69,9 @@ def read_mathvista(path: Path, images_dir: Path | None = None) -> list[Benchmark
                 question=problem.get("question"),
                 choices=choices,
                 answers=answer_forms(problem.get("answer"), choices),
-                images=_image_path(path.parent, problem.get("image"), images_dir),
+                images=image_path(path.parent, problem.get("image"), images_dir),
+                gold=problem.get("answer"),
+                meta={key: problem.get(key) for key in MATHVISTA_META if problem.get(key) is not None},
             )
         )
     return items
@@ -159,21 +91,21 @@ def read_mmmu(path: Path, images_dir: Path | None = None) -> list[BenchmarkItem]
     if path.suffix == ".parquet":
         rows = pq.read_table(path).to_pylist()
     elif path.suffix == ".jsonl":
-        rows = [row for _, row in _read_jsonl(path)]
+        rows = [row for _, row in iter_jsonl(path)]
     else:
         raise ValueError(f"{path}: an MMMU benchmark is answer_dict_val.json, .parquet or .jsonl")
     items = []
     for row in rows:
-        choices = _options(row.get("options"))
+        choices = parse_options(row.get("options"))
         images: list[Path | bytes] = []
         for name in MMMU_IMAGE_FIELDS:
             image = row.get(name)
             if isinstance(image, dict) and image.get("bytes"):
                 images.append(image["bytes"])
             elif isinstance(image, dict) and image.get("path"):
-                images += _image_path(path.parent, image["path"], images_dir)
+                images += image_path(path.parent, image["path"], images_dir)
             elif isinstance(image, str):
-                images += _image_path(path.parent, image, images_dir)
+                images += image_path(path.parent, image, images_dir)
         items.append(
             BenchmarkItem(
                 item_id=str(row["id"]),
@@ -181,6 +113,8 @@ def read_mmmu(path: Path, images_dir: Path | None = None) -> list[BenchmarkItem]
                 choices=choices,
                 answers=answer_forms(row.get("answer"), choices),
                 images=images,
+                gold=row.get("answer"),
+                meta={"question_type": row.get("question_type") or ("multiple-choice" if choices else "open")},
             )
         )
     return items
@@ -188,10 +122,10 @@ def read_mmmu(path: Path, images_dir: Path | None = None) -> list[BenchmarkItem]
 
 def _read_mmmu_answer_dict(path: Path) -> list[BenchmarkItem]:
     """The official answer key; option texts come from the per-subject ``output.json`` files."""
-    answers = _read_json(path)
+    answers = read_json(path)
     options: dict[str, list[str]] = {}
     for output in sorted(path.parent.rglob("output.json")):
-        records = _read_json(output)
+        records = read_json(output)
         for record in records if isinstance(records, list) else []:
             index2ans = record.get("index2ans") if isinstance(record, dict) else None
             if isinstance(index2ans, dict) and index2ans:
@@ -199,13 +133,20 @@ def _read_mmmu_answer_dict(path: Path) -> list[BenchmarkItem]:
     items = []
     for item_id, entry in answers.items():
         choices = options.get(item_id)
-        items.append(BenchmarkItem(item_id, None, choices=choices, answers=answer_forms(entry.get("ground_truth"), choices)))
+        gold = entry.get("ground_truth")
+        question_type = entry.get("question_type") or ("multiple-choice" if choices else "open")
+        items.append(
+            BenchmarkItem(
+                item_id, None, choices=choices, answers=answer_forms(gold, choices), gold=gold,
+                meta={"question_type": question_type},
+            )
+        )
     return items
 
 
 def read_mathvision(path: Path, images_dir: Path | None = None) -> list[BenchmarkItem]:
     items = []
-    for number, row in _read_jsonl(path):
+    for number, row in iter_jsonl(path):
         choices = [str(o) for o in row.get("options") or []] or None
         items.append(
             BenchmarkItem(
@@ -213,7 +154,9 @@ def read_mathvision(path: Path, images_dir: Path | None = None) -> list[Benchmar
                 question=row.get("question"),
                 choices=choices,
                 answers=answer_forms(row.get("answer"), choices),
-                images=_image_path(path.parent, row.get("image"), images_dir),
+                images=image_path(path.parent, row.get("image"), images_dir),
+                gold=row.get("answer"),
+                meta={key: row[key] for key in ("subject", "level") if row.get(key) is not None},
             )
         )
     return items
@@ -225,7 +168,7 @@ def read_scienceqa(path: Path, images_dir: Path | None = None, split: str = "tes
     for needed in (problems_file, splits_file):
         if not needed.is_file():
             raise FileNotFoundError(f"ScienceQA benchmark: {needed} not found")
-    problems, splits = _read_json(problems_file), _read_json(splits_file)
+    problems, splits = read_json(problems_file), read_json(splits_file)
     if split not in splits:
         raise ValueError(f"{splits_file} has no split {split!r} (it has {', '.join(sorted(splits))})")
     items = []
@@ -241,7 +184,9 @@ def read_scienceqa(path: Path, images_dir: Path | None = None, split: str = "tes
                 context=problem.get("hint") or None,
                 choices=problem.get("choices"),
                 answers=answer_forms(problem.get("answer"), problem.get("choices")),
-                images=_image_path(problems_file.parent, f"images/{split}/{pid}/{image}" if image else None, images_dir),
+                gold=LETTERS[problem["answer"]] if isinstance(problem.get("answer"), int) else problem.get("answer"),
+                meta={"has_image": bool(image), "subject": problem.get("subject")},
+                images=image_path(problems_file.parent, f"images/{split}/{pid}/{image}" if image else None, images_dir),
             )
         )
     return items
@@ -253,7 +198,7 @@ def read_chartqa(path: Path, images_dir: Path | None = None) -> list[BenchmarkIt
         raise FileNotFoundError(f"{path}: no ChartQA *_human.json or *_augmented.json files")
     items = []
     for file in files:
-        records = _read_json(file)
+        records = read_json(file)
         if not isinstance(records, list):
             raise ValueError(f"{file}: expected a list of {{imgname, query, label}}")
         for index, record in enumerate(records):
@@ -263,7 +208,9 @@ def read_chartqa(path: Path, images_dir: Path | None = None) -> list[BenchmarkIt
                     item_id=f"{file.stem}/{index}",
                     question=record.get("query"),
                     answers=answer_forms(record.get("label"), None),
-                    images=_image_path(file.parent, f"png/{image}" if image else None, images_dir),
+                    gold=record.get("label"),
+                    meta={"part": file.stem.rsplit("_", 1)[-1]},  # human or augmented
+                    images=image_path(file.parent, f"png/{image}" if image else None, images_dir),
                 )
             )
     return items
@@ -282,8 +229,8 @@ def read_ai2d(path: Path, images_dir: Path | None = None) -> list[BenchmarkItem]
         questions_file = root / "questions" / f"{image_id}.png.json"
         if not image_id or not questions_file.is_file():
             continue  # a header line, or an id without questions
-        questions = _read_json(questions_file).get("questions") or {}
-        image = _image_path(root, f"images/{image_id}.png", images_dir)
+        questions = read_json(questions_file).get("questions") or {}
+        image = image_path(root, f"images/{image_id}.png", images_dir)
         for text, question in questions.items():
             choices = question.get("answerTexts")
             items.append(
@@ -293,6 +240,8 @@ def read_ai2d(path: Path, images_dir: Path | None = None) -> list[BenchmarkItem]
                     choices=choices,
                     answers=answer_forms(question.get("correctAnswer"), choices),
                     images=image,
+                    gold=LETTERS[question["correctAnswer"]] if isinstance(question.get("correctAnswer"), int) else None,
+                    meta={"abc_label": bool(question.get("abcLabel"))},
                 )
             )
     return items
@@ -300,10 +249,10 @@ def read_ai2d(path: Path, images_dir: Path | None = None) -> list[BenchmarkItem]
 
 def read_jsonl(path: Path, images_dir: Path | None = None) -> list[BenchmarkItem]:
     items = []
-    for number, row in _read_jsonl(path):
+    for number, row in iter_jsonl(path):
         if not isinstance(row.get("question"), str):
             raise ValueError(f"{path} line {number}: no string 'question' field")
-        choices = _options(row.get("choices", row.get("options")))
+        choices = parse_options(row.get("choices", row.get("options")))
         item_id = row.get("id", row.get("question_id", row.get("pid", number)))
         items.append(
             BenchmarkItem(
@@ -311,12 +260,15 @@ def read_jsonl(path: Path, images_dir: Path | None = None) -> list[BenchmarkItem
                 question=row["question"],
                 choices=choices,
                 answers=answer_forms(row.get("answer"), choices),
-                images=_image_path(path.parent, row.get("image"), images_dir),
+                images=image_path(path.parent, row.get("image"), images_dir),
+                gold=row.get("answer"),
+                meta={key: value for key, value in row.items() if key not in GENERIC_FIELDS},
             )
         )
     return items
 
 
+GENERIC_FIELDS = {"id", "question_id", "pid", "question", "choices", "options", "answer", "image"}
 Reader = Callable[..., list[BenchmarkItem]]
 # format -> (reader, default benchmark name)
 FORMATS: dict[str, tuple[Reader, str]] = {
@@ -327,6 +279,7 @@ FORMATS: dict[str, tuple[Reader, str]] = {
     "chartqa": (read_chartqa, "chartqa_test"),
     "ai2d": (read_ai2d, "ai2d_test"),
     "jsonl": (read_jsonl, ""),
+    **RELEASE_FORMATS,
 }
 
 

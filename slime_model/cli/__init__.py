@@ -35,6 +35,7 @@ COMMAND_MODULES = (
     "slime_model.training.cli",
     "slime_model.generate",
     "slime_model.serving.cli",
+    "slime_model.cli.eval",
 )
 
 for _name in COMMAND_MODULES:

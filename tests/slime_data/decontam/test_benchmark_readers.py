@@ -99,8 +99,8 @@ def test_mathvision_ai2d_and_generic_jsonl(tmp_path: Path) -> None:
 def test_bad_files_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="missing.json"):
         read_benchmark("mathvista", tmp_path / "missing.json")
-    with pytest.raises(ValueError, match="unknown benchmark format 'mathverse'"):
-        read_benchmark("mathverse", tmp_path)
+    with pytest.raises(ValueError, match="unknown benchmark format 'seedbench'"):
+        read_benchmark("seedbench", tmp_path)
     broken = tmp_path / "broken.json"
     broken.write_text('{"1": {"question": ')
     with pytest.raises(ValueError, match="broken.json is not valid JSON"):

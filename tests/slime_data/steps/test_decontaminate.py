@@ -159,7 +159,7 @@ def test_recipe_errors_are_one_line_and_name_the_problem(tmp_path: Path) -> None
     with pytest.raises(ValueError, match="imgaes"):
         build_step(StepSpec(step="decontaminate", benchmarks=[{"format": "mathvista", "path": "x", "imgaes": "y"}]), recipe)
     with pytest.raises(ValueError, match="format"):
-        build_step(StepSpec(step="decontaminate", benchmarks=[{"format": "mathverse", "path": "x"}]), recipe)
+        build_step(StepSpec(step="decontaminate", benchmarks=[{"format": "seedbench", "path": "x"}]), recipe)
     with pytest.raises(ValueError, match="benchmarks"):
         build_step(StepSpec(step="decontaminate"), recipe)
     missing = Decontaminate(benchmarks=[{"format": "mathvista", "path": str(tmp_path / "nope.json")}])
