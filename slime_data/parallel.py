@@ -1,16 +1,15 @@
-"""One way to spread independent jobs over processes, used by every data command that has ``--workers``.
+"""One way to spread independent jobs, used by every data command that has ``--workers``.
 
-Workers are *spawned*, not forked: they start clean, without the caller's threads, locks or
-memory maps, and each imports only what its function needs. An executor, not a ``Pool``: a
-worker that dies (the OOM killer) fails the call with ``BrokenProcessPool`` instead of hanging it.
+The jobs run on the active executor (``slime_data.executor``): spawned processes on this machine
+by default, Ray tasks under ``--executor ray``.
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
+
+from slime_data.executor import active_executor
 
 Job = TypeVar("Job")
 Result = TypeVar("Result")
@@ -21,11 +20,6 @@ def map_in_processes(function: Callable[[Job], Result], jobs: Iterable[Job], wor
 
     ``function`` must be a module-level function and jobs/results picklable. With one worker (or
     one job) everything runs here, in this process, which is what tests and small inputs want.
+    A command that opened another executor (Ray) gets the jobs run there instead.
     """
-    jobs = list(jobs)
-    if workers <= 1 or len(jobs) <= 1:
-        yield from map(function, jobs)
-        return
-    chunk = max(1, len(jobs) // (workers * 8))
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=mp.get_context("spawn")) as pool:
-        yield from pool.map(function, jobs, chunksize=chunk)
+    return active_executor(workers).map(function, jobs)

@@ -12,11 +12,13 @@ from rich.table import Table
 
 from slime_data.ui import DEFAULT_WORKERS, console, progress, user_errors
 from slime_data.paths import PIPELINES_DIR
+from slime_data.cli.executor_options import ExecutorKind, ExecutorOption, RayAddressOption, runs_on_executor
 
 DEFAULT_RECIPE = PIPELINES_DIR / "mix-2m.yaml"
 
 
 @user_errors
+@runs_on_executor
 def mix(
     target: Annotated[str, typer.Option("--target", help="Rows in the whole mix, all stages together: 2M, 1.5M, 500k, 2000000.")],
     config: Annotated[Path, typer.Option("--config", help="Mix recipe (YAML).")] = DEFAULT_RECIPE,
@@ -24,6 +26,8 @@ def mix(
     manifest: Annotated[Path, typer.Option("--manifest", help="The mix manifest to write.")] = Path("manifests/mix.json"),
     seed: Annotated[Optional[int], typer.Option("--seed", help="Overrides the recipe's seed.")] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Processes for hygiene (dedup signatures, decontamination) and for writing output shards. The output is the same for any number.")] = DEFAULT_WORKERS,
+    executor: ExecutorOption = ExecutorKind.local,
+    ray_address: RayAddressOption = None,
 ) -> None:
     """Build the training mixture: allocate the target over stages and sources, dedup and decontaminate across all inputs, shuffle each stage, and write Arrow shard sets plus manifests/mix.json.
 

@@ -39,6 +39,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from slime_data.executor import unit_of_work
 from slime_data.memory import system_allocator
 from slime_data.record import ARROW_SCHEMA
 from slime_data.shards import BATCH_BYTES, BATCH_ROWS, fsync_write, sha256_file, shard_name
@@ -462,6 +463,8 @@ def with_lineage(batch: pa.RecordBatch, pointers: np.ndarray, input_names: list[
     return pa.RecordBatch.from_arrays(columns, schema=ARROW_SCHEMA)
 
 
+@unit_of_work(num_cpus=1, memory_gib=2,
+              describe=lambda job: f"mix shard {job.stage}/{job.index} (rows {job.start}-{job.stop})")
 def write_shard(job: ShardJob) -> dict[str, Any]:
     """Gather and write one output shard atomically, then its marker; returns the marker's content."""
     pointers = np.load(pointers_path(Path(job.work_dir), job.stage), mmap_mode="r")[job.start : job.stop]
