@@ -76,7 +76,7 @@ def files(folder: Path) -> dict[str, bytes]:
 
 def test_build_under_ray_equals_local(cluster, tmp_path: Path) -> None:
     root = tmp_path / "sources"
-    generate_synth(root / "synth", SynthConfig(n=8, captions=0, seed=3))
+    generate_synth(root / "synth", SynthConfig(n=4, captions=0, seed=3))
     plant_chartqa(root / "chartqa")
     recipe = write_build_recipe(tmp_path / "recipe.yaml", sources=[{"name": "synth"}, {"name": "chartqa"}])
     outputs = {}
@@ -151,14 +151,15 @@ GOLD = re.compile(r"The correct answer is: (.*)")
 
 def rationale(request: ReceivedRequest) -> ScriptedReply:
     gold = GOLD.search(request.user_text)[1].strip()
-    return ScriptedReply(content=json.dumps({"reasoning": f"The bar reads {gold}.", "final_answer": gold}))
+    content = json.dumps({"reasoning": f"The bar reads {gold}.", "final_answer": gold})
+    return ScriptedReply(content=content, delay_s=0.3)  # slow enough for two workers to ask at once
 
 
 @pytest.fixture
 def teacher_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """12 rows, 6 distinct questions: rows i and i + 6 ask the same thing of the same image."""
+    """12 rows, 6 distinct questions: in batches of 2 rows, batches 0 and 1 ask the same two (so do 2 and 3...)."""
     monkeypatch.setenv("OPENAI_API_KEY", KEY)  # the driver's only; workers get it from the hub
-    rows = [make_record(i % 6, size=(200, 100)) for i in range(12)]
+    rows = [make_record(question, size=(200, 100)) for question in (0, 1, 0, 1, 2, 3, 2, 3, 4, 5, 4, 5)]
     rows = [Record(**{**row.__dict__, "id": f"chartqa/{i}"}) for i, row in enumerate(rows)]
     write_shard_set(tmp_path / "input", rows, command="test")
     return tmp_path / "input"
@@ -187,37 +188,39 @@ def test_teach_under_ray_equals_local_and_never_repeats_a_request(cluster, tmp_p
         made = ShardSet(tmp_path / "local" / "taught").manifest
         with use_executor(RayExecutor.connect()):
             teach_in_batches(
-                ShardSet(teacher_input), step, tmp_path / "ray" / "taught", command=made["command"], config=made["config"],
+                ShardSet(teacher_input), step, tmp_path / "ray" / "taught",
+                command=made["command"], config=made["config"],
                 batch_rows=2,
             )
         on_ray = server.requests[6:]
-    # 6 batches on 2 workers; rows 0-5 and 6-11 ask the same 6 questions: each sent once, cluster-wide.
+    # 6 batches on 2 workers, running two by two, each pair asking the same questions: each sent once.
     assert sorted(r.user_text for r in on_ray) == sorted(r.user_text for r in server.requests[:6])
     assert files(tmp_path / "ray") == files(tmp_path / "local")
     assert KEY not in json.dumps(ShardSet(tmp_path / "ray" / "taught").manifest)
 
 
-def test_budget_holds_across_workers_and_a_rerun_pays_nothing_twice(cluster, tmp_path: Path, teacher_input) -> None:
+def assert_rate(arrivals: list[float], per_second: float) -> None:
+    """No stretch of requests came faster than the bucket allows (capacity 1: no bursts)."""
+    arrivals = sorted(arrivals)
+    for first in range(len(arrivals)):
+        for last in range(first + 1, len(arrivals)):
+            assert last - first + 1 <= 1 + per_second * (arrivals[last] - arrivals[first]) + 0.3
+
+
+def test_budget_and_rate_limit_hold_across_workers(cluster, tmp_path: Path, teacher_input) -> None:
+    rpm = 60.0  # one a second, no burst: two workers with a limiter each would send two at once
     with FakeOpenAIServer(rationale) as server, use_executor(RayExecutor.connect()):
+        step = teacher_step(tmp_path, server, rpm=rpm, max_requests=3)
         with pytest.raises(BudgetExhausted, match="--max-requests 3 reached"):
-            step = teacher_step(tmp_path, server, max_requests=3)
             teach_in_batches(ShardSet(teacher_input), step, tmp_path / "out", command="t", config={}, batch_rows=2)
-        assert len(server.requests) == 3  # the budget is the cluster's, not each worker's
-        step = teacher_step(tmp_path, server)
+        first_run = list(server.requests)
+        assert len(first_run) == 3  # the budget is the cluster's, not each worker's
+        step = teacher_step(tmp_path, server, rpm=rpm)
         manifest = teach_in_batches(
             ShardSet(teacher_input), step, tmp_path / "out", command="t", config={}, batch_rows=2
         )
-    assert sorted(r.user_text for r in server.requests) == sorted(set(r.user_text for r in server.requests))
-    assert len(server.requests) == 6 and manifest["num_rows"] == 12
-
-
-def test_rate_limit_holds_across_workers(cluster, tmp_path: Path, teacher_input: Path) -> None:
-    rpm = 60.0  # one a second, no burst: two workers with a limiter each would send two at once
-    with FakeOpenAIServer(rationale) as server, use_executor(RayExecutor.connect()):
-        step = teacher_step(tmp_path, server, rpm=rpm)
-        teach_in_batches(ShardSet(teacher_input), step, tmp_path / "out", command="t", config={}, batch_rows=2)
-        arrivals = sorted(r.arrived for r in server.requests)
-    assert len(arrivals) == 6
-    for first in range(len(arrivals)):
-        for last in range(first + 1, len(arrivals)):
-            assert last - first + 1 <= 1 + rpm / 60 * (arrivals[last] - arrivals[first]) + 0.3
+        second_run = server.requests[3:]
+    questions = [r.user_text for r in server.requests]
+    assert len(questions) == len(set(questions)) == 6 and manifest["num_rows"] == 12  # nothing paid twice
+    assert_rate([r.arrived for r in first_run], rpm / 60)
+    assert_rate([r.arrived for r in second_run], rpm / 60)
