@@ -11,6 +11,8 @@ most ``window`` tasks ahead of the one awaited, so a million jobs do not sit in 
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
@@ -25,6 +27,13 @@ Result = TypeVar("Result")
 
 GIB = 2**30
 SYSTEM_RETRIES = 3  # a task whose worker or node dies is run again this many times
+
+
+def _run_job(function: Callable[[Job], Result], cwd: str, job: Job) -> Result:
+    """One job in a worker, from the driver's working directory: relative paths mean the same on every node."""
+    with contextlib.suppress(OSError):  # a node without that folder: absolute paths still work
+        os.chdir(cwd)
+    return function(job)
 
 
 def _first_line(err: BaseException) -> str:
@@ -81,7 +90,7 @@ class RayExecutor:
 
     def map(self, function: Callable[[Job], Result], jobs: Iterable[Job]) -> Iterator[Result]:
         spec = unit_spec(function)
-        remote = ray.remote(function)
+        remote, cwd = ray.remote(_run_job), os.getcwd()
         pending: deque[tuple[str, Any]] = deque()
         jobs = iter(jobs)
 
@@ -89,7 +98,7 @@ class RayExecutor:
             for job in jobs:
                 label = spec.label(function, job)
                 options = self._options(spec.memory_gib, spec.num_cpus, label)
-                pending.append((label, remote.options(**options).remote(job)))
+                pending.append((label, remote.options(**options).remote(function, cwd, job)))
                 if len(pending) >= self._window:
                     return
 

@@ -71,6 +71,11 @@ def files(folder: Path) -> dict[str, bytes]:
     return out
 
 
+def test_ray_address_needs_the_ray_executor() -> None:
+    result = runner.invoke(app, ["mix", "--target", "2k", "--ray-address", "127.0.0.1:6379"])
+    assert result.exit_code == 2 and "--ray-address needs --executor ray" in result.output
+
+
 # -- build and mix ------------------------------------------------------------------------------
 
 
