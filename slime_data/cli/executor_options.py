@@ -31,7 +31,7 @@ ExecutorOption = Annotated[
     typer.Option(
         "--executor",
         help="local: processes on this machine (--workers). ray: one Ray task per unit of work on a Ray cluster "
-        "(pip install 'slime[ray]'); outputs must be on a filesystem every node sees. The output is the same.",
+        "(needs the ray extra); outputs must be on a filesystem every node sees. The output is the same.",
     ),
 ]
 RayAddressOption = Annotated[

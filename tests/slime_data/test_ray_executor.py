@@ -88,6 +88,7 @@ def test_build_under_ray_equals_local(cluster, tmp_path: Path) -> None:
     for executor in ("local", "ray"):
         out = tmp_path / executor / "built"
         args = ["build", "t", "--config", str(recipe), "--root", str(root), "--out", str(out), "--executor", executor]
+        args += ["--workers", "1"] if executor == "local" else []  # in this process: no pool to spawn
         result = runner.invoke(app, args)
         assert result.exit_code == 0, result.output
         outputs[executor] = files(out)
