@@ -29,6 +29,8 @@ from slime_data.teacher.errors import BudgetExhausted
 from slime_data.teacher.usage import Usage
 
 BATCH_ROWS = 256  # rows per task: minutes of teacher calls at typical concurrency, a small loss when killed
+# Settings a rerun may change without invalidating finished batches (a higher budget, other limits).
+LIMITS = ("concurrency", "rpm", "tpm", "max_requests", "max_cost_usd")
 
 
 def _rows(payload: dict[str, Any]) -> Iterator[Record]:
@@ -49,12 +51,12 @@ def usage_from_counters(counters: dict[str, float], step: TeacherStep) -> dict[s
 
 def _join(
     step: TeacherStep, input_set: ShardSet, indices: list[int], work_dir: Path, out_dir: Path, *,
-    command: str, config: Any, **_: Any,
+    command: str, manifest_config: Any, **_: Any,
 ) -> dict[str, Any]:
-    """The batches' rows and rejects, in order, into one shard set with ``teach``'s manifest."""
+    """The batches' rows and rejects, in order, into one shard set with ``teach``'s manifest (``manifest_config``)."""
     totals: dict[str, StepCount] = {}
     usage: dict[str, dict[str, float]] = {}
-    with ShardWriter(out_dir, command=command, config=config) as writer:
+    with ShardWriter(out_dir, command=command, config=manifest_config) as writer:
         for index in indices:
             result = UnitResult(**json.loads((work_dir / f"unit-{index:06d}.done").read_text()))
             for count in result.counts:
@@ -85,12 +87,16 @@ def teach_in_batches(
     ]
     params = step.params.model_dump(exclude_none=True)
     pipeline = UnitPipeline(load=_rows, make_steps=partial(_teacher_steps, params), first_step=None)
+    work = {  # what finished batches depend on: not the limits, so a budget-stopped run continues with more
+        "input": input_set.manifest["shards"], "batch_rows": batch_rows,
+        "params": step.params.model_dump(mode="json", exclude_none=True, exclude=set(LIMITS)),
+    }
     try:
         with teacher_hubs(lambda: [step.config]):
             summary = run_units(
-                units, pipeline, out, command=command, config=config,
+                units, pipeline, out, command=command, config=work,
                 on_unit_done=None if on_rows is None else lambda result: on_rows(result.rows + result.rejects),
-                join=partial(_join, step, input_set),
+                join=partial(_join, step, input_set, manifest_config=config),
             )
     except TaskFailed as err:
         if isinstance(err.cause, BudgetExhausted):
