@@ -27,7 +27,6 @@ Failures raise ``ImageRejected`` with a short countable ``reason`` and a one-lin
 from __future__ import annotations
 
 import io
-import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,7 +38,7 @@ import numpy as np
 import xxhash
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
-from slime_data.sources.base import inside_root
+from slime_data.sources.base import safe_relative_path
 
 # 8192² admits the paper's 8000×8000 images and stays under PIL's own warning limit
 # (Image.MAX_IMAGE_PIXELS, ~89.5 MP), which also applies and is reported the same way.
@@ -208,14 +207,16 @@ def prepare_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Prepa
         return _reencode(image)
 
 
-def read_image_file(root: str | Path, relative_path: str | None, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> PreparedImage:
-    """``prepare_image`` on ``root/relative_path``, refusing paths that leave ``root``."""
+def read_image_file(
+    root: str | Path, relative_path: str | None, *, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> PreparedImage:
+    """``prepare_image`` on ``root/relative_path``, refusing paths whose text leaves ``root``."""
     if not relative_path:
         raise ImageRejected("image_missing", "the record names no image path")
-    relative = inside_root(Path(root), relative_path)
+    relative = safe_relative_path(relative_path)
     if relative is None:
         raise ImageRejected("image_path_outside_root", f"{relative_path!r} escapes the dataset root")
-    path = Path(os.path.realpath(root)) / relative
+    path = Path(root) / relative  # symlinks below root are followed (see safe_relative_path)
     try:
         data = path.read_bytes()
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):

@@ -12,6 +12,7 @@ with ``datasets.load_dataset("arrow", data_files=...)`` and decodes ``image`` as
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -77,7 +78,7 @@ class Record:
         return row
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> "Record":
+    def from_row(cls, row: dict[str, Any]) -> Record:
         row = dict(row)
         image = row.get("image")
         row["image"] = None if image is None else ImageRef(bytes=image.get("bytes"), path=image.get("path"))
@@ -106,10 +107,33 @@ class RecordError(ValueError):
     """A record that breaks the schema contract."""
 
 
+# A source name is a plain folder name (``export llava`` makes one folder per source).
+_SOURCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def id_problem(record_id: object, source: object) -> str | None:
+    """What is wrong with a row's ``id``/``source`` pair, or None.
+
+    Ids and sources end up in file names (``export llava``), so they may never name another
+    folder: the source is a plain name, the id is ``<source>/`` plus ``/``-separated parts,
+    none of them empty, ``.`` or ``..``, and no control characters (NUL included).
+    """
+    if not isinstance(source, str) or not _SOURCE_NAME.fullmatch(source):
+        return f"source {source!r} must be a plain name (letters, digits, '_', '.', '-'; not starting with '.')"
+    if not isinstance(record_id, str) or not record_id.startswith(f"{source}/"):
+        return f"id {record_id!r} must be a string starting with '{source}/'"
+    if any(ord(c) < 32 or c == "\x7f" for c in record_id):
+        return f"id {record_id!r} holds a control character"
+    if any(part in ("", ".", "..") for part in record_id.split("/")):
+        return f"id {record_id!r} has an empty, '.' or '..' part"
+    return None
+
+
 def validate_record(record: Record) -> None:
     """Raise ``RecordError`` naming the field when a record breaks the contract."""
-    if not isinstance(record.id, str) or not record.id.startswith(f"{record.source}/"):
-        raise RecordError(f"id {record.id!r} must be a string starting with '{record.source}/'")
+    problem = id_problem(record.id, record.source)
+    if problem is not None:
+        raise RecordError(problem)
     for name in ("source", "split", "task"):
         if not isinstance(getattr(record, name), str) or not getattr(record, name):
             raise RecordError(f"{record.id}: field {name!r} must be a non-empty string")

@@ -34,6 +34,7 @@ from slime_data.record import (
     RecordError,
     Reject,
     check_schema,
+    id_problem,
     records_to_table,
     validate_record,
 )
@@ -137,6 +138,7 @@ class ShardWriter:
         self.step_counts: list[dict[str, Any]] = []
         self.extra: dict[str, Any] = {}
         self.counts: dict[str, Counter[str]] = {"source": Counter(), "split": Counter(), "task": Counter()}
+        self.text_only: Counter[str] = Counter()  # rows without an image, by source (counts["text_only"] when any)
         self.rejects: dict[str, Counter[str]] = defaultdict(Counter)
         self._buffer: list[Record] = []
         self._buffer_bytes = 0
@@ -148,7 +150,7 @@ class ShardWriter:
         self._rejects_file = None
 
     # -- lifecycle ---------------------------------------------------------------------
-    def __enter__(self) -> "ShardWriter":
+    def __enter__(self) -> ShardWriter:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         # A stale manifest would make a half-rewritten folder look complete.
         (self.out_dir / MANIFEST).unlink(missing_ok=True)
@@ -173,6 +175,8 @@ class ShardWriter:
         self.counts["source"][item.source] += 1
         self.counts["split"][item.split] += 1
         self.counts["task"][item.task] += 1
+        if item.image is None:
+            self.text_only[item.source] += 1
         self._buffer.append(item)
         self._buffer_bytes += len(item.image.bytes or b"") if item.image else 0
         if len(self._buffer) >= BATCH_ROWS or self._buffer_bytes >= BATCH_BYTES:
@@ -262,8 +266,9 @@ class ShardWriter:
         return manifest
 
     def manifest(self, shards: list[dict[str, Any]]) -> dict[str, Any]:
+        counts = {**self.counts, "text_only": self.text_only} if self.text_only else self.counts
         return shard_set_manifest(
-            name=self.name, command=self.command, config=self.config, shards=shards, counts=self.counts,
+            name=self.name, command=self.command, config=self.config, shards=shards, counts=counts,
             rejects=self.rejects, steps=self.step_counts, extra=self.extra,
         )
 
@@ -400,6 +405,21 @@ def check_shard_file(file: Path, expected: dict[str, Any]) -> tuple[list[str], i
     return [], rows
 
 
+def row_id_problems(shard_set: ShardSet, shown: int = 5) -> list[str]:
+    """Rows whose id or source could name another folder (``record.id_problem``); the first few, then a count."""
+    problems, bad = [], 0
+    for batch in shard_set.iter_batches(columns=["id", "source"]):
+        for row_id, source in zip(batch.column("id").to_pylist(), batch.column("source").to_pylist(), strict=True):
+            problem = id_problem(row_id, source)
+            if problem is not None:
+                bad += 1
+                if len(problems) < shown:
+                    problems.append(problem)
+    if bad > shown:
+        problems.append(f"... {bad - shown} more row(s) with a bad id or source")
+    return problems
+
+
 def validate_shard_set(path: str | Path) -> list[str]:
     """Every problem found with a shard set; empty when schema, row counts and sha256 check out."""
     try:
@@ -422,6 +442,8 @@ def validate_shard_set(path: str | Path) -> list[str]:
         total += rows
     if not problems and total != manifest.get("num_rows"):
         problems.append(f"{total} rows in the shards, manifest num_rows says {manifest.get('num_rows')}")
+    if not problems:
+        problems += row_id_problems(ShardSet(root))
     for extra in sorted(set(p.name for p in root.glob("data-*-of-*.arrow")) - {s.get("file") for s in shards}):
         problems.append(f"{extra}: a shard file the manifest does not list")
     return problems
@@ -468,6 +490,27 @@ _CARD_FEATURES = """\
 """
 
 
+def _text_only_section(text_only: Mapping[str, int], num_rows: int) -> list[str]:
+    """Why rows without an image are in a high-resolution set (and how to leave them out)."""
+    if not text_only:
+        return []
+    where = ", ".join(f"{source}: {n}" for source, n in text_only.items())
+    return [
+        "## Text-only rows",
+        "",
+        f"{sum(text_only.values())} of {num_rows} rows have no image ({where}). They are kept on purpose. The "
+        "paper's ScienceQA share of the sophisticated set (12.7K) is the whole ScienceQA train split (12,726 "
+        "problems), and about half of ScienceQA's problems have no image context (Lu et al., 2022), so the "
+        "paper's set holds text-only science questions with their lectures and solutions as rationales. They "
+        "train step-by-step reasoning in the same conversation format as the image rows and carry no image "
+        "tokens in training; the resolution and quality filters do not apply to them (there is no image to "
+        "judge), so they are not evidence of low resolution.",
+        "",
+        "To leave them out: `ds.filter(lambda row: row['image'] is not None)`.",
+        "",
+    ]
+
+
 def render_card(manifest: dict[str, Any]) -> str:
     """A dataset card: Hugging Face YAML header (data files, features) + counts from the manifest."""
     counts = manifest["counts"]
@@ -507,6 +550,7 @@ def render_card(manifest: dict[str, Any]) -> str:
         lines += [f"## Rows by {key}", "", f"| {key} | rows |", "|---|---:|"]
         lines += [f"| {name} | {n} |" for name, n in counts[key].items()]
         lines.append("")
+    lines += _text_only_section(counts.get("text_only", {}), manifest["num_rows"])
     if manifest["rejects"]["by_step"]:
         lines += ["## Rejects by step and reason", "", "| step | reason | rows |", "|---|---|---:|"]
         for step, reasons in manifest["rejects"]["by_step"].items():

@@ -1,55 +1,49 @@
 """`slime-model generate`: answer one prompt about one image (or none) from a SliME checkpoint folder.
 
 The checkpoint is any folder `save_pretrained` wrote with its processor: a trainer stage
-(`runs/tiny/stage-3`) or a converted release (`slime-model convert`). Decoding is greedy.
+(`runs/tiny/stage-3`) or a converted release (`slime-model convert`). Decoding is greedy, through
+`slime_model.generation.generate_batch` (the path serve and evaluation share).
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from slime_data.ui import UserError, console, user_errors
 
-
-def load_checkpoint(directory: Path):
-    """(model in eval mode, on the GPU when there is one, in the checkpoint's dtype; processor)."""
-    import torch
-
-    from slime_model.modeling import SliMEForConditionalGeneration
-    from slime_model.processing import SliMEProcessor
-
-    model = SliMEForConditionalGeneration.from_pretrained(directory, dtype="auto").eval()
-    return model.to("cuda" if torch.cuda.is_available() else "cpu"), SliMEProcessor.from_pretrained(directory)
+CHECKPOINT_HELP = "Checkpoint folder (a trainer stage such as runs/tiny/stage-3, or slime-model convert output)."
+TEMPLATE_HELP = "Override the checkpoint's template (plain, vicuna_v1, llama3)."
 
 
-def answer(model, processor, prompt: str, image=None, max_new_tokens: int = 128, chat_template: str | None = None) -> tuple[str, int]:
+def answer(
+    model, processor, prompt: str, image=None, max_new_tokens: int = 128, chat_template: str | None = None
+) -> tuple[str, int]:
     """The model's greedy answer to `prompt` about `image` (a PIL image or None), and its length in tokens."""
+    from slime_model.generation import GenerationRequest, generate_batch
     from slime_model.processing import SliMEProcessor
 
     if chat_template is not None:
-        processor = SliMEProcessor(processor.tokenizer, processor.settings.model_copy(update={"chat_template": chat_template}))
+        settings = processor.settings.model_copy(update={"chat_template": chat_template})
+        processor = SliMEProcessor(processor.tokenizer, settings)
     value = f"{processor.settings.image_token}\n{prompt}" if image is not None else prompt
-    batch = processor([[{"from": "human", "value": value}]], [image], add_generation_prompt=True).to(model.device)
-    tokenizer = processor.tokenizer
-    new_tokens = model.generate(
-        **batch, max_new_tokens=max_new_tokens, do_sample=False,
-        pad_token_id=processor.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-    )
-    return processor.batch_decode(new_tokens, skip_special_tokens=True)[0].strip(), int(new_tokens.shape[1])
+    images = [image] if image is not None else []
+    request = GenerationRequest([{"from": "human", "value": value}], images, max_new_tokens)
+    (result,) = generate_batch(model, processor, [request])
+    return result.text, result.completion_tokens
 
 
 @user_errors
 def generate(
-    model: Annotated[Path, typer.Option("--model", help="Checkpoint folder (a trainer stage such as runs/tiny/stage-3, or slime-model convert output).")],
+    model: Annotated[Path, typer.Option("--model", help=CHECKPOINT_HELP)],
     prompt: Annotated[str, typer.Option("--prompt", help="The question.")],
-    image: Annotated[Optional[Path], typer.Option("--image", help="Image file the question is about.")] = None,
+    image: Annotated[Path | None, typer.Option("--image", help="Image file the question is about.")] = None,
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", min=1, help="Longest answer in tokens.")] = 128,
-    chat_template: Annotated[Optional[str], typer.Option("--chat-template", help="Override the checkpoint's template (plain, vicuna_v1, llama3).")] = None,
+    chat_template: Annotated[str | None, typer.Option("--chat-template", help=TEMPLATE_HELP)] = None,
 ) -> None:
     """Answer a prompt about an image from a SliME checkpoint (greedy decoding).
 
@@ -58,6 +52,7 @@ def generate(
     from PIL import Image, UnidentifiedImageError
     from transformers.utils import logging as transformers_logging
 
+    from slime_model.generation import load_checkpoint
     from slime_model.templates import CHAT_TEMPLATE_NAMES
 
     if not (model / "config.json").is_file():

@@ -11,7 +11,7 @@ Two phases:
    of ``.stage1`` ignoring what earlier ones drop, then one streaming pass filters and writes
    the final shard set, carrying phase-1 rejects along so every row is accounted for.
 
-A report (``report.html`` + PNG plots) is written beside the shards.
+A self-contained ``report.html`` (tables, figures, sample rows) is written beside the shards.
 """
 
 from __future__ import annotations

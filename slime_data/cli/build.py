@@ -10,10 +10,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from slime_data.ui import DEFAULT_WORKERS, UserError, console, progress, user_errors
-from slime_data.cli.ingest import print_summary
+from slime_data.cli.ingest import MaxRejectRatio, check_rejects, print_summary
 from slime_data.cli.executor_options import ExecutorKind, ExecutorOption, RayAddressOption, runs_on_executor
 from slime_data.paths import PIPELINES_DIR
+from slime_data.reject_ratio import DEFAULT_MAX_REJECT_RATIO
+from slime_data.ui import DEFAULT_WORKERS, UserError, console, progress, user_errors
 
 
 def parse_shard(value: str | None) -> tuple[int, int] | None:
@@ -47,6 +48,7 @@ def build(
     shard: Annotated[Optional[str], typer.Option("--shard", help="Run slice I of N (0-based), e.g. 3/16; join with `slime-data merge`.")] = None,
     executor: ExecutorOption = ExecutorKind.local,
     ray_address: RayAddressOption = None,
+    max_reject_ratio: MaxRejectRatio = DEFAULT_MAX_REJECT_RATIO,
 ) -> None:
     """Build a dataset from a recipe: sources -> per-record steps -> dedup/decontamination/caps -> shards + report.
 
@@ -79,12 +81,14 @@ def build(
         console.print(f"[yellow]warning:[/] {warning}")
     if slice_:
         print_summary(stage1, title=f"slice {slice_[0]}/{slice_[1]} -> {out}")
+        check_rejects(stage1, max_reject_ratio, out)
         console.print(f"join the slices with: slime-data merge <slice dirs> --out data/{name}")
         return
     console.print("global steps: planning and filtering…")
     manifest = finish(recipe, raw, out / STAGE1, out, command, workers)
     print_summary(manifest, title=f"build {name} -> {out}")
     console.print(f"report: {out / 'report.html'}")
+    check_rejects(manifest, max_reject_ratio, out)
 
 
 @user_errors
@@ -112,7 +116,7 @@ def merge(
 
 @user_errors
 def report(path: Annotated[Path, typer.Argument(help="A built shard set.")]) -> None:
-    """Regenerate report.html and its PNG plots for a shard set.
+    """Regenerate report.html (one self-contained page: tables, figures, sample rows) for a shard set.
 
     Example: slime-data report data/sophisticated
     """

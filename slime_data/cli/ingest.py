@@ -10,9 +10,16 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from slime_data.ui import DEFAULT_WORKERS, console, progress, user_errors
+from slime_data.reject_ratio import DEFAULT_MAX_REJECT_RATIO
 from slime_data.runner import UnitResult
 from slime_data.cli.executor_options import ExecutorKind, ExecutorOption, RayAddressOption, runs_on_executor
+from slime_data.ui import DEFAULT_WORKERS, console, progress, user_errors
+
+MAX_REJECT_RATIO_HELP = (
+    "Fail when more than this share of the rows read could not be read (bad annotations, missing or broken "
+    "images), or when no row is kept; filters, dedup and caps never count. 1 accepts anything."
+)
+MaxRejectRatio = Annotated[float, typer.Option("--max-reject-ratio", min=0, max=1, help=MAX_REJECT_RATIO_HELP)]
 
 
 def sources() -> None:
@@ -46,6 +53,7 @@ def ingest(
     chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Native items per unit of work (the resume granularity).")] = 512,
     executor: ExecutorOption = ExecutorKind.local,
     ray_address: RayAddressOption = None,
+    max_reject_ratio: MaxRejectRatio = DEFAULT_MAX_REJECT_RATIO,
 ) -> None:
     """Read one source in its native layout and write it as an Arrow shard set.
 
@@ -79,6 +87,16 @@ def ingest(
     print_summary(summary.manifest, title=f"ingest {plan.adapter.name} -> {out}")
     if summary.units_skipped:
         console.print(f"resumed: {summary.units_skipped} of {summary.units_total} units were already done")
+    check_rejects(summary.manifest, max_reject_ratio, out)
+
+
+def check_rejects(manifest: dict, max_reject_ratio: float, out: Path) -> None:
+    """Fail (one line, exit 2) above --max-reject-ratio; warn when an accepted run kept nothing."""
+    from slime_data.reject_ratio import check_reject_ratio
+
+    numbers = check_reject_ratio(manifest, max_reject_ratio, str(out))
+    if numbers.read and not numbers.kept:
+        console.print(f"[bold red]warning: every one of the {numbers.read} rows read was rejected[/]", highlight=False)
 
 
 def print_summary(manifest: dict, title: str) -> None:

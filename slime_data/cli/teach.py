@@ -62,7 +62,7 @@ def teach(
     rpm: Annotated[Optional[float], typer.Option("--rpm", min=0.001, help="Requests per minute limit.")] = None,
     tpm: Annotated[Optional[float], typer.Option("--tpm", min=0.001, help="Tokens per minute limit.")] = None,
     max_requests: Annotated[Optional[int], typer.Option("--max-requests", min=0, help="Stop after sending N requests (cached answers are free).")] = None,
-    max_cost: Annotated[Optional[float], typer.Option("--max-cost", min=0, help="Stop once this run's estimated cost reaches USD (needs the model's price in the config).")] = None,
+    max_cost: Annotated[Optional[float], typer.Option("--max-cost", min=0, help="A ceiling on this run's estimated cost in USD: each request reserves its worst case (prompt estimate + max_tokens) before it is sent (needs the model's price in the config).")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="Your teacher YAML, overriding pipelines/teacher.yaml (may hold api_key).")] = None,
     cache: Annotated[Optional[Path], typer.Option("--cache", help="Response cache (SQLite). Default: ~/.cache/slime/teacher.sqlite.")] = None,
     questions: Annotated[int, typer.Option("--questions", min=1, max=20, help="qa: questions asked per image.")] = 3,

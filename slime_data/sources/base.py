@@ -3,12 +3,14 @@
 An adapter turns native files into ``Record``s whose ``image`` is an ``ImageRef`` with ``path``
 relative to the dataset root it found (``locate``) and ``bytes=None``; the ingest runner loads,
 checks and hashes the image. A malformed native record becomes a ``Reject`` (step
-``"source"``), never an exception. An adapter never reads outside its dataset root.
+``"source"``), never an exception. A path from an annotation file never leaves the dataset
+root (``safe_relative_path``); symlinks the user made inside it are followed.
 """
 
 from __future__ import annotations
 
 import os
+import posixpath
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,15 +52,20 @@ class SourceAdapter(ABC):
         return Reject(id=f"{self.name}/{native_id}", source=self.name, step=SOURCE_STEP, reason=reason, detail=detail)
 
 
-def inside_root(root: Path, relative: str) -> str | None:
-    """Normalise ``relative`` against ``root``; None when it escapes the root (or is absolute)."""
-    if not relative or os.path.isabs(relative) or "\x00" in relative:
+def safe_relative_path(relative: str) -> str | None:
+    """``relative`` normalised lexically (``a/./b/../c`` -> ``a/c``); None when it is empty,
+    absolute, holds a NUL or climbs above where it starts with ``..``.
+
+    Paths read from annotation files are checked this way, by their text only: annotation
+    content must not reach outside the dataset folder, but the user's own symlinks (an
+    ``images/`` folder on another disk, the usual set-up) are followed like any other folder.
+    """
+    if not relative or "\x00" in relative or os.path.isabs(relative):
         return None
-    root_real = os.path.realpath(root)
-    target = os.path.realpath(os.path.join(root_real, relative))
-    if os.path.commonpath([root_real, target]) != root_real:
+    normalised = posixpath.normpath(relative.replace(os.sep, "/"))
+    if normalised in (".", "..") or normalised.startswith("../") or normalised.startswith("/"):
         return None
-    return os.path.relpath(target, root_real).replace(os.sep, "/")
+    return normalised
 
 
 REGISTRY: dict[str, SourceAdapter] = {}

@@ -33,7 +33,7 @@ import ijson
 
 from slime_data.record import GPT, HUMAN, IMAGE_TOKEN, ImageRef, Record, RecordError, Reject, validate_record
 from slime_data.sources import prompts
-from slime_data.sources.base import SourceAdapter, SourceNotFound, inside_root
+from slime_data.sources.base import SourceAdapter, SourceNotFound, safe_relative_path
 
 # Reject reasons (short, stable, countable).
 BAD_JSON = "bad_json"
@@ -213,8 +213,9 @@ def native_id_of(item: Any, index: int, key: str = "id", *, allow_int: bool = Fa
 
 
 def image_ref(root: Path, relative: str) -> ImageRef:
-    """An ``ImageRef`` for ``relative`` (normalised, relative to ``root``); the file must exist there."""
-    normalised = inside_root(root, relative)
+    """An ``ImageRef`` for ``relative`` (normalised lexically, relative to ``root``); the file must
+    exist there, symlinks followed."""
+    normalised = safe_relative_path(relative)
     if normalised is None:
         raise Malformed(IMAGE_OUTSIDE_ROOT, f"image path {relative!r} escapes the dataset root")
     if not (Path(root) / normalised).is_file():

@@ -124,6 +124,7 @@ class TeacherStep(Step):
                 yield client
 
     def run(self, records: Iterable[Record]) -> Iterator[Record | Reject]:
+        self.teacher.start_run()
         results = ordered_map(
             records,
             self.teacher.process,
@@ -131,10 +132,19 @@ class TeacherStep(Step):
             window=self.config.limits.concurrency * LOOKAHEAD_PER_SLOT,
             drain_on=(BudgetExhausted,),
         )
-        for outputs in results:
-            yield from outputs
-            if self.on_record_done is not None:
-                self.on_record_done()
+        try:
+            for outputs in results:
+                yield from outputs
+                if self.on_record_done is not None:
+                    self.on_record_done()
+        except BudgetExhausted as err:
+            # Raised once the requests in flight are done: now the spend is final.
+            raise BudgetExhausted(f"{err}; this run spent {self._spent()}") from None
+
+    def _spent(self) -> str:
+        cost = self.usage.cost_usd
+        money = "" if cost is None else f"{cost:.4f} USD on "
+        return f"{money}{self.usage.requests_sent} request(s) ({self.usage.responses} answered)"
 
     def usage_counters(self) -> dict[str, float]:
         """Cumulative numeric usage (requests, tokens, cost): the build sums per-unit deltas into its manifest."""

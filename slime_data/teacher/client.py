@@ -205,10 +205,13 @@ class TeacherClient:
             }
         )
 
-    def _estimated_tokens(self, request: ChatRequest) -> int:
+    def _estimated_prompt_tokens(self, request: ChatRequest) -> int:
         text = len(request.system) + len(request.user) + sum(len(a) + len(b) for a, b in request.repairs)
         image = self.config.image_tokens_estimate if request.image is not None else 0
-        return text // 4 + image + self.config.sampling.max_tokens
+        return text // 4 + image
+
+    def _estimated_tokens(self, request: ChatRequest) -> int:
+        return self._estimated_prompt_tokens(request) + self.config.sampling.max_tokens
 
     async def complete(self, request: ChatRequest) -> Completion:
         """The completion for ``request``: from the cache, else from the server (then cached)."""
@@ -233,14 +236,31 @@ class TeacherClient:
             if entry[1] == 0:
                 del self._key_locks[key]
 
-    def _reserve_request(self) -> None:
+    def _reserve_request(self, request: ChatRequest) -> float:
+        """Count one HTTP request against the budget; returns the cost reserved for it (USD).
+
+        ``max_cost_usd`` is a ceiling, whatever the concurrency: each request reserves its
+        worst case (the prompt estimate at the input price plus ``max_tokens`` at the output
+        price) before it is sent, and a request that could take the spend plus the reservations
+        of those in flight over the ceiling is not sent. The caller releases the reservation
+        once the real usage is recorded (or the request failed).
+        """
         limits = self.config.limits
         if limits.max_requests is not None and self.usage.requests_sent >= limits.max_requests:
             raise BudgetExhausted(f"--max-requests {limits.max_requests} reached")
-        cost = self.usage.cost_usd
-        if limits.max_cost_usd is not None and cost is not None and cost >= limits.max_cost_usd:
-            raise BudgetExhausted(f"--max-cost {limits.max_cost_usd:g} USD reached (estimated {cost:.4f} USD)")
+        reserved = 0.0
+        worst = self.usage.worst_case_usd(self._estimated_prompt_tokens(request), self.config.sampling.max_tokens)
+        if limits.max_cost_usd is not None and worst is not None:
+            committed = self.usage.cost_usd + self.usage.reserved_usd
+            if committed + worst > limits.max_cost_usd:
+                raise BudgetExhausted(
+                    f"--max-cost {limits.max_cost_usd:g} USD reached: {committed:.4f} USD spent or reserved, "
+                    f"and one more request may cost up to {worst:.4f} USD"
+                )
+            reserved = worst
+            self.usage.reserved_usd += reserved
         self.usage.requests_sent += 1
+        return reserved
 
     def _backoff(self, attempt: int) -> float:
         retry = self.config.retry
@@ -256,8 +276,18 @@ class TeacherClient:
         return self.redact(f"HTTP {err.status_code}: {detail or err.message}")[:500]
 
     async def _create(self, request: ChatRequest, structured: bool) -> Any:
-        """One HTTP request (counted against the budget); the raw response, or an openai error."""
-        self._reserve_request()
+        """One HTTP request (counted against the budget); the raw response, or an openai error.
+
+        The cost reservation is released when the response is in; the caller records the real
+        usage right after, with no await in between, so no budget check runs between the two.
+        """
+        reserved = self._reserve_request(request)
+        try:
+            return await self._send_payload(request, structured)
+        finally:
+            self.usage.reserved_usd = max(0.0, self.usage.reserved_usd - reserved)
+
+    async def _send_payload(self, request: ChatRequest, structured: bool) -> Any:
         payload: dict[str, Any] = {
             "model": self.config.model,
             "messages": request.messages(self._image_content),

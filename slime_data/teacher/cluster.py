@@ -6,7 +6,8 @@ configuration) for the length of the run; a teacher step in a Ray task finds it 
 and talks to the server through ``ClusterTeacherClient``, which asks the hub
 
 - before every request: for a rate-limit token (RPM/TPM buckets, first come first served,
-  cluster-wide) and for a request of the budget (``--max-requests`` / ``--max-cost``, cluster-wide);
+  cluster-wide) and for a request of the budget (``--max-requests``, and the ``--max-cost``
+  ceiling: each request reserves its worst-case cost until its answer is counted), cluster-wide;
 - around every request: for the request's key, so the same request asked by two workers at once
   is sent once and the second is answered from the cache;
 - for the cache itself: the hub owns the SQLite file (``cache:`` of the driver's configuration).
@@ -31,7 +32,7 @@ from typing import Any
 
 from slime_data.shards import config_hash
 from slime_data.teacher.cache import ResponseCache
-from slime_data.teacher.client import TeacherClient, read_completion
+from slime_data.teacher.client import ChatRequest, TeacherClient, read_completion
 from slime_data.teacher.config import TeacherConfig
 from slime_data.teacher.errors import BudgetExhausted
 from slime_data.teacher.limiter import RateLimiter
@@ -77,16 +78,31 @@ class TeacherHub:
     async def settle(self, estimated_tokens: int, actual_tokens: int) -> None:
         self.limiter.settle(estimated_tokens, actual_tokens)
 
-    async def reserve(self) -> str | None:
-        """Count one request against the budget; the reason to stop instead when it is spent."""
+    async def reserve(self, worst_usd: float | None) -> str | None:
+        """Count one request against the budget and reserve its worst-case cost; the reason to stop instead.
+
+        The same ceiling as ``TeacherClient._reserve_request``, over every worker's requests in flight.
+        """
         limits = self.config.limits
         if limits.max_requests is not None and self.usage.requests_sent >= limits.max_requests:
             return f"--max-requests {limits.max_requests} reached"
-        cost = self.usage.cost_usd
-        if limits.max_cost_usd is not None and cost is not None and cost >= limits.max_cost_usd:
-            return f"--max-cost {limits.max_cost_usd:g} USD reached (estimated {cost:.4f} USD)"
+        if limits.max_cost_usd is not None and worst_usd is not None:
+            committed = (self.usage.cost_usd or 0.0) + self.usage.reserved_usd
+            if committed + worst_usd > limits.max_cost_usd:
+                return (
+                    f"--max-cost {limits.max_cost_usd:g} USD reached: {committed:.4f} USD spent or reserved "
+                    f"across the cluster, and one more request may cost up to {worst_usd:.4f} USD"
+                )
+            self.usage.reserved_usd += worst_usd
         self.usage.requests_sent += 1
         return None
+
+    async def settle_cost(self, reserved_usd: float, body: str | None) -> None:
+        """A request is over: release its reservation and count what it cost, in one step (no check in between)."""
+        self.usage.reserved_usd = max(0.0, self.usage.reserved_usd - reserved_usd)
+        if body is not None:
+            with contextlib.suppress(ValueError):  # not a completion: the client retries it, nothing was billed
+                self.usage.record(read_completion(body, cached=False))
 
     async def claim(self, key: str) -> int:
         """Wait while another worker asks this exact request, then hold it; returns the claim's token."""
@@ -107,9 +123,7 @@ class TeacherHub:
         return self.cache.get(key)
 
     async def put(self, key: str, model: str, prompt: str, body: str) -> str:
-        stored = self.cache.put(key, model=model, prompt=prompt, body=body)
-        self.usage.record(read_completion(body, cached=False))  # tokens, for the cost budget
-        return stored
+        return self.cache.put(key, model=model, prompt=prompt, body=body)
 
 
 # -- the driver --------------------------------------------------------------------------------
@@ -231,10 +245,17 @@ class ClusterTeacherClient(TeacherClient):
             finally:
                 self.hub.release.remote(key, token)
 
-    def _reserve_request(self) -> None:
-        import ray
-
-        stop = ray.get(self.hub.reserve.remote())
+    async def _create(self, request: ChatRequest, structured: bool) -> Any:
+        """One HTTP request under the cluster's budget: reserved at the hub first, settled there when over."""
+        worst = self.usage.worst_case_usd(self._estimated_prompt_tokens(request), self.config.sampling.max_tokens)
+        stop = await self.hub.reserve.remote(worst)
         if stop is not None:
             raise BudgetExhausted(stop)
         self.usage.requests_sent += 1
+        body = None
+        try:
+            raw = await self._send_payload(request, structured)
+            body = raw.text
+            return raw
+        finally:
+            self.hub.settle_cost.remote(worst or 0.0, body)

@@ -38,7 +38,9 @@ class Limits(_Strict):
     rpm: float | None = Field(None, gt=0, description="requests per minute (token bucket, 1 s burst)")
     tpm: float | None = Field(None, gt=0, description="tokens per minute (estimated before, settled after)")
     max_requests: int | None = Field(None, ge=0, description="stop after sending this many requests (this run)")
-    max_cost_usd: float | None = Field(None, ge=0, description="stop sending once this run's estimated cost reaches it")
+    max_cost_usd: float | None = Field(
+        None, ge=0, description="a ceiling on this run's estimated cost: a request whose worst case could pass it is not sent"
+    )
 
 
 class Retry(_Strict):

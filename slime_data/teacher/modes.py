@@ -8,7 +8,10 @@
 - ``qa``: each image whose shorter side is at least ``min_short_side`` gets up to ``questions``
   new detail-heavy question/answer/rationale rows with ids ``<record id>/qa-<n>``; the input row
   passes through too. With ``thumbnail_check``, one more request asks the same questions about
-  a ``thumbnail_side`` thumbnail and drops every question it answers correctly.
+  a ``thumbnail_side`` thumbnail and drops every question it answers correctly. The questions
+  depend on the image only, so they are asked once per distinct image (by content) in a run:
+  the first row holding it in input order gets them, later rows sharing it pass through alone
+  (otherwise every row of a multi-question image would repeat the same cached answer).
 - ``verify``: rows with a rationale go to a judge; the ones it calls wrong are dropped.
 
 Every kept row that the teacher touched gets ``meta["teacher"][mode]``: model, served model,
@@ -18,6 +21,7 @@ prompt version and sha256, and the tokens its requests used.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -62,10 +66,15 @@ class Teacher:
         self.settings = settings
         self.step = step
         self.prompts: dict[str, PromptTemplate] = {}
+        self._questioned: set[str] = set()  # qa: content hashes of the images asked about in this run
         for kind in PROMPT_KINDS[mode]:
             if kind not in config.prompts:
                 raise ValueError(f"teacher config: prompts has no {kind!r} entry")
             self.prompts[kind] = load_prompt(config.prompts[kind], kind)
+
+    def start_run(self) -> None:
+        """Forget which images qa asked about: a run (a stream of records) starts."""
+        self._questioned.clear()
 
     async def process(self, client: TeacherClient, record: Record) -> list[Record | Reject]:
         if record.image is not None and record.image.bytes is None:
@@ -148,8 +157,17 @@ class Teacher:
             and min(record.width, record.height) >= self.settings.min_short_side
         )
 
+    def _first_with_image(self, record: Record) -> bool:
+        """True for the first row of this run holding this image (records start in input order and
+        this runs before their first await, so the claim is deterministic)."""
+        key = record.image_hash or hashlib.sha256(record.image.bytes).hexdigest()
+        if key in self._questioned:
+            return False
+        self._questioned.add(key)
+        return True
+
     async def qa(self, client: TeacherClient, record: Record) -> list[Record | Reject]:
-        if not self.wants_questions(record):
+        if not self.wants_questions(record) or not self._first_with_image(record):
             return [record]
         wanted = self.settings.questions
         answer = await client.ask(

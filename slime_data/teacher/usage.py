@@ -57,6 +57,7 @@ class Usage:
     cached_prompt_tokens: int = 0  # replayed from the cache: already paid for in an earlier run
     cached_completion_tokens: int = 0
     retry_causes: dict[str, int] = field(default_factory=dict)
+    reserved_usd: float = 0.0  # worst-case cost of the requests in flight (see TeacherClient._reserve_request)
 
     def record(self, completion: Completion) -> None:
         if completion.cached:
@@ -71,6 +72,12 @@ class Usage:
     def retried(self, cause: str) -> None:
         self.retries += 1
         self.retry_causes[cause] = self.retry_causes.get(cause, 0) + 1
+
+    def worst_case_usd(self, prompt_tokens: int, max_tokens: int) -> float | None:
+        """The most one request can cost: its prompt estimate plus ``max_tokens`` of output."""
+        if self.price is None:
+            return None
+        return (prompt_tokens * self.price.input + max_tokens * self.price.output) / 1e6
 
     @property
     def cost_usd(self) -> float | None:

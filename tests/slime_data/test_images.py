@@ -128,14 +128,18 @@ def test_pixel_limit_is_a_parameter_checked_before_decoding(tmp_path):
     assert DEFAULT_MAX_PIXELS >= 8000 * 8000  # the paper's largest images pass by default
 
 
-def test_read_image_file_refuses_paths_outside_the_root(tmp_path):
+def test_read_image_file_checks_the_path_text_and_follows_symlinks(tmp_path):
     root = tmp_path / "dataset"
     faults.plain_jpeg(root / "images" / "ok.jpg")
-    faults.plain_jpeg(tmp_path / "secret.jpg")
-    (root / "images" / "link.jpg").symlink_to(tmp_path / "secret.jpg")
-    for path in ("../../etc/passwd", "../secret.jpg", "/etc/passwd", "images/link.jpg"):
+    faults.plain_jpeg(tmp_path / "elsewhere" / "linked.jpg")
+    (root / "images" / "link.jpg").symlink_to(tmp_path / "elsewhere" / "linked.jpg")
+    (root / "other-disk").symlink_to(tmp_path / "elsewhere")
+    for path in ("../../etc/passwd", "../elsewhere/linked.jpg", "/etc/passwd", "images/../../x.jpg", "images/\x00.jpg"):
         assert rejection(read_image_file, root, path).reason == "image_path_outside_root", path
     assert read_image_file(root, "images/../images/ok.jpg").width == 96
+    # The user's own symlinks (a file, a folder on another disk) are followed.
+    assert read_image_file(root, "images/link.jpg").width == 96
+    assert read_image_file(root, "other-disk/linked.jpg").width == 96
 
 
 @pytest.mark.parametrize(

@@ -70,6 +70,35 @@ def test_scienceqa_round_trip_loads_everywhere(tmp_path: Path) -> None:
     assert pds.dataset(files, format="ipc").count_rows() == 70
 
 
+def test_a_symlinked_images_folder_is_followed(tmp_path: Path) -> None:
+    """The usual set-up: annotations in the dataset folder, images on another disk."""
+    root = caption_source(tmp_path / "src", 6)
+    images = root / "LLaVA-Pretrain" / "images"
+    images.rename(tmp_path / "other-disk")
+    images.symlink_to(tmp_path / "other-disk", target_is_directory=True)
+    result = runner.invoke(app, ["ingest", "llava_pretrain", "--root", str(root), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert ShardSet(tmp_path / "out").manifest["num_rows"] == 6
+
+
+def test_a_run_that_cannot_read_its_rows_fails_above_max_reject_ratio(tmp_path: Path) -> None:
+    root = caption_source(tmp_path / "src", 8, {i: "missing" for i in range(5)})  # 5 of 8 unreadable
+    args = ["ingest", "llava_pretrain", "--root", str(root), "--out", str(tmp_path / "out")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.output.split())
+    assert "5 of 8 rows (62%) could not be read" in message and "image_missing (5)" in message
+    assert ShardSet(tmp_path / "out").manifest["num_rows"] == 3  # written, for inspection
+    assert runner.invoke(app, [*args, "--max-reject-ratio", "0.7"]).exit_code == 0  # resumes, accepts
+
+    nothing = caption_source(tmp_path / "none", 3, {i: "missing" for i in range(3)})
+    args = ["ingest", "llava_pretrain", "--root", str(nothing), "--out", str(tmp_path / "out-none")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "3 of 3 rows (100%)" in " ".join(result.output.split())
+    result = runner.invoke(app, [*args, "--max-reject-ratio", "1"])
+    assert result.exit_code == 0 and "every one of the 3 rows read was rejected" in " ".join(result.output.split())
+
+
 def test_bad_images_are_counted_rejects(tmp_path: Path) -> None:
     faults = {
         1: "truncated_jpeg", 2: "zero_byte", 3: "bomb_png", 4: "cmyk_jpeg", 5: "png16",

@@ -172,9 +172,10 @@ def test_report_and_card_are_valid(built: Path) -> None:
     page = (built / "report.html").read_text()
     parser = html.parser.HTMLParser()
     parser.feed(page)
-    for plot in ("resolution", "composition", "rejects", "blur", "lengths"):
-        assert (built / "report" / f"{plot}.png").stat().st_size > 1000
-        assert f"report/{plot}.png" in page
+    for figure in ("composition", "rejects", "resolution", "quality", "lengths"):
+        assert f'<figure id="{figure}"><img src="data:image/png;base64,' in page
+    assert not (built / "report").exists()  # everything is in the page
+    assert "<h3>scienceqa · science</h3>" in page and "<h3>chartqa · chart</h3>" in page
     header = yaml.safe_load((built / "README.md").read_text().split("---")[1])
     assert header["dataset_info"]["splits"][0]["num_examples"] == ShardSet(built).manifest["num_rows"]
     assert runner.invoke(app, ["report", str(built)]).exit_code == 0
@@ -238,6 +239,17 @@ def test_clear_errors(sources: Path, tmp_path: Path) -> None:
     result = build(optional, sources, tmp_path / "out-optional")
     assert result.exit_code == 0, result.output
     assert "skipped optional source dvqa" in result.output.replace("\n", "")
+
+
+def test_a_build_that_keeps_nothing_fails_loudly(sources: Path, tmp_path: Path) -> None:
+    steps = [{"step": "load_image"}, {"step": "resolution", "min_short_side": 100_000}]
+    recipe = write_recipe(tmp_path / "r.yaml", sources=[{"name": "synth"}], steps=steps)
+    result = build(recipe, sources, tmp_path / "out")
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.output.split())
+    assert "every one of the 42 rows read was rejected (resolution min_short_side (42))" in message
+    result = build(recipe, sources, tmp_path / "out", "--max-reject-ratio", "1")
+    assert result.exit_code == 0 and "warning: every one of the 42 rows" in " ".join(result.output.split())
 
 
 def test_teacher_step_runs_from_the_recipe_against_a_local_server(sources: Path, tmp_path: Path, monkeypatch) -> None:

@@ -70,10 +70,19 @@ def test_image_ref_stays_inside_the_root(tmp_path: Path) -> None:
     (tmp_path / "images" / "a.png").write_bytes(b"png")
     assert image_ref(tmp_path, "./images/../images/a.png") == ImageRef(path="images/a.png", bytes=None)
     for path, reason in [("../a.png", "image_outside_root"), ("/etc/hostname", "image_outside_root"),
+                         ("images/../../a.png", "image_outside_root"), ("images/\x00a.png", "image_outside_root"),
                          ("images/b.png", "image_missing"), ("images", "image_missing")]:
         with pytest.raises(Malformed) as err:
             image_ref(tmp_path, path)
         assert err.value.reason == reason
+
+
+def test_image_ref_follows_a_symlinked_images_folder(tmp_path: Path) -> None:
+    (tmp_path / "other-disk").mkdir()
+    (tmp_path / "other-disk" / "a.png").write_bytes(b"png")
+    (tmp_path / "dataset").mkdir()
+    (tmp_path / "dataset" / "images").symlink_to(tmp_path / "other-disk", target_is_directory=True)
+    assert image_ref(tmp_path / "dataset", "images/a.png") == ImageRef(path="images/a.png", bytes=None)
 
 
 def test_locate_dataset_tries_candidates_in_order_with_globs(tmp_path: Path) -> None:

@@ -64,7 +64,8 @@ def test_malformed_problems_are_counted_rejects(geometry3k: Path, read_split) ->
     (train / "15" / "data.json").write_text("[]")
     (train / "14").mkdir()
     (train / "14" / "data.json").write_text(json.dumps(data))
-    (train / "14" / "img_diagram.png").symlink_to(geometry3k.parent / "elsewhere.png")  # escapes by a link
+    # The user's links are followed (only annotation text is checked): a dangling one is a missing image.
+    (train / "14" / "img_diagram.png").symlink_to(geometry3k.parent / "elsewhere.png")
     (train / ".DS_Store").write_bytes(b"\x00")  # stray files are not problems
     out = read_split(adapter, geometry3k, "train")
     assert out.reasons == {
@@ -74,7 +75,7 @@ def test_malformed_problems_are_counted_rejects(geometry3k: Path, read_split) ->
         "geometry3k/11": "wrong_type",
         "geometry3k/12": "missing_field",
         "geometry3k/13": "missing_field",
-        "geometry3k/14": "image_outside_root",
+        "geometry3k/14": "image_missing",
         "geometry3k/15": "not_an_object",
     }
     assert not out.records

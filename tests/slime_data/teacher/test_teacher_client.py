@@ -263,13 +263,29 @@ def test_max_requests_stops_after_in_flight_requests_finish(serve, step_for, rec
     assert len(texts) == 12 and len(set(texts)) == 12
 
 
-def test_max_cost_stops_once_the_estimate_reaches_it(serve, step_for, records, rationale_teacher):
+# Worst case per request: (the prompt estimate, >= 1000 tokens with this image estimate) * 2.5e-6
+# + 100 max_tokens * 10e-6 >= 0.0035 USD (gpt-4o prices); each answer really costs 0.0035 USD.
+COST_SETTINGS = {"image_tokens_estimate": 1000, "sampling": {"max_tokens": 100}}
+
+
+def test_max_cost_stops_before_a_request_that_could_overshoot(serve, step_for, records, rationale_teacher):
     server = serve(lambda request: rationale_teacher(request, prompt_tokens=1000, completion_tokens=100))
-    # gpt-4o: 1000 * 2.5e-6 + 100 * 10e-6 = 0.0035 USD per request; 0.01 USD allows 3.
-    step = step_for(server.url, max_cost_usd=0.01, settings={"limits": {"concurrency": 1}})
-    with pytest.raises(BudgetExhausted, match="--max-cost"):
+    step = step_for(server.url, max_cost_usd=0.01, settings={**COST_SETTINGS, "limits": {"concurrency": 1}})
+    with pytest.raises(BudgetExhausted, match="--max-cost 0.01 USD reached") as err:
         list(step.run([records(i) for i in range(6)]))
-    assert len(server.requests) == 3
+    assert len(server.requests) == 2  # a third could take 0.007 spent past 0.01
+    assert "this run spent 0.0070 USD on 2 request(s) (2 answered)" in str(err.value)
+
+
+def test_max_cost_is_a_ceiling_at_any_concurrency(serve, step_for, records, rationale_teacher):
+    """Every request reserves its worst case before it is sent, so 8 slots cannot overshoot."""
+    server = serve(lambda request: rationale_teacher(request, prompt_tokens=1000, completion_tokens=100, delay_s=0.1))
+    step = step_for(server.url, max_cost_usd=0.01, settings={**COST_SETTINGS, "limits": {"concurrency": 8}})
+    with pytest.raises(BudgetExhausted) as err:
+        list(step.run([records(i) for i in range(20)]))
+    assert step.usage.cost_usd <= 0.01 and step.usage.reserved_usd == 0
+    assert 1 <= len(server.requests) <= 2
+    assert f"this run spent {step.usage.cost_usd:.4f} USD" in str(err.value)  # the final spend, after the drain
 
 
 def test_max_cost_needs_a_price(teacher_config):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import json
 import random
@@ -158,6 +159,25 @@ def test_qa_thumbnail_answers_must_match_the_question_count(serve, step_for, rec
     assert isinstance(out[1], Reject) and out[1].id == "chartqa/0/qa" and out[1].reason == "teacher_malformed"
     assert "1 answers for 3 questions" in out[1].detail
     assert len(server.requests) == 1 + 3  # generation, then the check asked 1 + malformed_retries times
+
+
+def test_qa_asks_once_per_distinct_image(serve, step_for, records):
+    """Three rows share one image (several questions about one chart): one set of new rows, not three."""
+    server = serve(qa_teacher)
+    shared = records(0, size=(800, 700))
+    same_image = [dataclasses.replace(shared, id=f"chartqa/{i}") for i in (1, 2)]
+    other = records(3, size=(700, 700))
+    step = step_for(server, mode="qa", questions=3, min_short_side=672)
+    out = run_step(step, [shared, *same_image, other])
+
+    def with_questions(row_id: str) -> list[str]:
+        return [row_id, *(f"{row_id}/qa-{n}" for n in range(3))]
+
+    assert [r.id for r in out] == [*with_questions("chartqa/0"), "chartqa/1", "chartqa/2", *with_questions("chartqa/3")]
+    assert len(server.requests) == 2 and step.usage.cache_hits == 0
+    # A new run (another build unit, another teach command) starts afresh; its answers come from the cache.
+    assert [r.id for r in run_step(step, same_image)] == [*with_questions("chartqa/1"), "chartqa/2"]
+    assert len(server.requests) == 2 and step.usage.cache_hits == 1
 
 
 # -- verify --------------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ from tests.slime_model.training.training_helpers import color_png, metrics, writ
 from typer.testing import CliRunner
 
 from slime_model.cli import app
-from slime_model.generate import answer, load_checkpoint
+from slime_model.generate import answer
+from slime_model.generation import load_checkpoint
 from slime_model.modeling import PARAMETER_GROUPS, SliMEForConditionalGeneration
 from slime_model.training import checkpoint as ckpt
 from slime_model.training.recipe import load_recipe
