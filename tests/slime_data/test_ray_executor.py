@@ -171,9 +171,12 @@ def teacher_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "input"
 
 
-def teacher_step(tmp_path: Path, server: FakeOpenAIServer, cache: str = "cache.sqlite", **limits: float) -> TeacherStep:
+def teacher_step(
+    tmp_path: Path, server: FakeOpenAIServer, cache: str = "cache.sqlite", max_tokens: int = 1024, **limits: float
+) -> TeacherStep:
     config = tmp_path / "teacher.yaml"
-    config.write_text(yaml.safe_dump({**FAST_SETTINGS, "limits": {"concurrency": 4, "rpm": None, "tpm": None}}))
+    settings = {"limits": {"concurrency": 4, "rpm": None, "tpm": None}, "sampling": {"max_tokens": max_tokens}}
+    config.write_text(yaml.safe_dump({**FAST_SETTINGS, **settings}))
     return TeacherStep(
         mode="rationale", rewrite="all", config=config, base_url=server.url, cache=tmp_path / cache, **limits
     )
@@ -230,3 +233,13 @@ def test_budget_and_rate_limit_hold_across_workers(cluster, tmp_path: Path, teac
     assert len(questions) == len(set(questions)) == 6 and manifest["num_rows"] == 12  # nothing paid twice
     assert_rate([r.arrived for r in first_run], rpm / 60)
     assert_rate([r.arrived for r in second_run], rpm / 60)
+
+
+def test_cost_ceiling_holds_across_workers(cluster, tmp_path: Path, teacher_input) -> None:
+    # gpt-4o at 2.5 / 10 USD per million tokens: a request may cost up to ~0.043 USD (4,000 output tokens), so
+    # under a 0.05 USD ceiling one request may be in flight in the whole cluster; the next one stops the run.
+    with FakeOpenAIServer(rationale) as server, use_executor(RayExecutor.connect()):
+        step = teacher_step(tmp_path, server, max_tokens=4000, max_cost_usd=0.05)
+        with pytest.raises(BudgetExhausted, match="--max-cost 0.05 USD reached: .* across the cluster"):
+            teach_in_batches(ShardSet(teacher_input), step, tmp_path / "out", command="t", config={}, batch_rows=2)
+    assert len(server.requests) >= 1 and server.max_in_flight == 1  # a ceiling per worker would let both send
