@@ -7,7 +7,7 @@ import shlex
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.logging import RichHandler
@@ -15,6 +15,10 @@ from rich.table import Table
 
 from slime_data.cli.executor_options import ExecutorKind, ExecutorOption, RayAddressOption, runs_on_executor
 from slime_data.ui import UserError, console, progress, user_errors
+
+if TYPE_CHECKING:
+    from slime_data.shards import ShardSet
+    from slime_data.steps.teacher import TeacherStep
 
 # Exit status when --max-requests / --max-cost stopped the run (2 is a user mistake).
 EXIT_BUDGET = 3
@@ -142,7 +146,7 @@ def teach(
     console.print(usage_table(step.usage.to_json()))
 
 
-def _teach_in_batches(shard_set, step, out: Path, run_config: dict) -> None:
+def _teach_in_batches(shard_set: ShardSet, step: TeacherStep, out: Path, run_config: dict) -> None:
     """``--executor ray``: batches of rows as Ray tasks sharing one limiter, budget and cache; the same output."""
     from slime_data.cli.ingest import print_summary
     from slime_data.teacher.batches import teach_in_batches
