@@ -21,6 +21,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from slime_data.executor import unit_of_work
 from slime_data.parallel import map_in_processes
 from slime_data.record import ARROW_SCHEMA, Record, RecordError, Reject, records_to_table, validate_record
 from slime_data.shards import MANIFEST, ShardWriter, config_hash, fsync_write
@@ -139,21 +140,21 @@ class UnitPipeline:
     """What to do with one unit: ``load(payload)`` yields records/rejects, then ``make_steps(payload)`` run.
 
     ``first_step`` names the counter for rows/rejects that ``load`` itself yields (e.g.
-    ``"source"`` for native records an adapter could not parse).
+    ``"source"`` for native records an adapter could not parse); None: not counted (rows of a shard set).
     """
 
     def __init__(
         self,
         load: Callable[[Any], Iterable[Record | Reject]],
         make_steps: Callable[[Any], list[Step]],
-        first_step: str = "source",
+        first_step: str | None = "source",
     ):
         self.load = load
         self.make_steps = make_steps
         self.first_step = first_step
 
     def __call__(self, unit: Unit, work_dir: Path) -> UnitResult:
-        source = StepCount(self.first_step)
+        source = StepCount(self.first_step or "")
 
         def loaded() -> Iterator[Record | Reject]:
             for item in self.load(unit.payload):
@@ -177,8 +178,9 @@ class UnitPipeline:
         stem = work_dir / f"unit-{unit.index:06d}"
         _write_arrow(stem.with_suffix(".arrow"), records_to_table(records))
         fsync_write(stem.with_suffix(".rejects.jsonl"), "".join(line + "\n" for line in rejects).encode("utf-8"))
+        loaded_count = [source.to_json()] if self.first_step else []
         result = UnitResult(
-            unit.index, len(records), len(rejects), [source.to_json(), *(c.to_json() for c in counts)],
+            unit.index, len(records), len(rejects), [*loaded_count, *(c.to_json() for c in counts)],
             usage_delta(spent_before, usage_counters(steps)),
         )
         fsync_write(stem.with_suffix(".done"), json.dumps(result.__dict__).encode("utf-8"))
@@ -194,6 +196,7 @@ def _write_arrow(path: Path, table: pa.Table) -> None:
     tmp.replace(path)
 
 
+@unit_of_work(num_cpus=1, memory_gib=2, describe=lambda args: f"unit {args[1].index} ({args[1].key})")
 def _run_one(args: tuple[UnitPipeline, Unit, Path]) -> UnitResult:
     pipeline, unit, work_dir = args
     return pipeline(unit, work_dir)
@@ -225,11 +228,13 @@ def run_units(
     max_shard_bytes: int | None = None,
     max_shard_rows: int | None = None,
     manifest_extra: dict[str, Any] | None = None,
+    join: Callable[..., dict[str, Any]] | None = None,
 ) -> RunSummary:
     """Process every unit (skipping finished ones), then join them into the shard set at ``out_dir``.
 
     ``config`` identifies the work: a rerun with a different config refuses to mix old units
-    with new ones unless ``force`` is given.
+    with new ones unless ``force`` is given. ``join``: writes the shard set instead of ``join_units``
+    (same arguments), for a command whose output has its own manifest.
     """
     out_dir = Path(out_dir)
     work_dir = out_dir / WORK_DIR
@@ -260,7 +265,7 @@ def run_units(
         if on_unit_done is not None:
             on_unit_done(result)
 
-    manifest = join_units(
+    manifest = (join or join_units)(
         [u.index for u in units],
         work_dir,
         out_dir,

@@ -33,6 +33,8 @@ from slime_data.shards import ShardSet, ShardWriter, config_hash, load_manifest
 from slime_data.sources.base import SourceNotFound
 from slime_data.steps.base import GlobalStep, Step
 from slime_data.steps.dedup import release_signatures
+from slime_data.teacher.cluster import teacher_hubs
+from slime_data.teacher.config import TeacherConfig
 
 STAGE1 = ".stage1"
 
@@ -139,10 +141,15 @@ def run_phase1(
     config = {"recipe": ctx.raw_recipe, "root": root, "roots": roots, "phase": 1, "slice": list(shard) if shard else None}
     pipeline = UnitPipeline(load=_unit_items, make_steps=partial(_record_steps, ctx.recipe))
     extra = {"slice": {"index": shard[0], "count": shard[1]}} if shard else {}
-    return run_units(
-        units, pipeline, out, command=ctx.command, config=config, workers=ctx.workers, force=ctx.force,
-        on_unit_done=on_unit_done, manifest_extra=extra,
-    ).manifest
+    with teacher_hubs(partial(_teacher_configs, ctx.recipe)):  # under --executor ray: one teacher for the cluster
+        return run_units(
+            units, pipeline, out, command=ctx.command, config=config, workers=ctx.workers, force=ctx.force,
+            on_unit_done=on_unit_done, manifest_extra=extra,
+        ).manifest
+
+
+def _teacher_configs(recipe: BuildRecipe) -> list[TeacherConfig]:
+    return [build_step(spec, recipe).config for spec in recipe.step_specs("record") if spec.step == "teacher"]
 
 
 def run_phase2(

@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from slime_data.cli.ingest import MaxRejectRatio, check_rejects, print_summary
+from slime_data.cli.executor_options import ExecutorKind, ExecutorOption, RayAddressOption, runs_on_executor
 from slime_data.paths import PIPELINES_DIR
 from slime_data.reject_ratio import DEFAULT_MAX_REJECT_RATIO
 from slime_data.ui import DEFAULT_WORKERS, UserError, console, progress, styled, user_errors
@@ -53,6 +54,7 @@ def build_recipe_names() -> list[str]:
 
 
 @user_errors
+@runs_on_executor
 def build(
     name: Annotated[str, typer.Argument(help="What to build: the recipe pipelines/NAME.yaml (e.g. sophisticated).")],
     config: Annotated[Optional[Path], typer.Option("--config", help="Recipe YAML (default: pipelines/NAME.yaml; with no --root either, the bundled demo).")] = None,
@@ -61,6 +63,8 @@ def build(
     workers: Annotated[int, typer.Option("--workers", min=1, help="Processes for the per-record steps and the global ones (dedup, decontamination). The output is the same for any number.")] = DEFAULT_WORKERS,
     force: Annotated[bool, typer.Option("--force", help="Rebuild from scratch, ignoring finished units.")] = False,
     shard: Annotated[Optional[str], typer.Option("--shard", help="Run slice I of N (0-based), e.g. 3/16; join with `slime-data merge`.")] = None,
+    executor: ExecutorOption = ExecutorKind.local,
+    ray_address: RayAddressOption = None,
     max_reject_ratio: MaxRejectRatio = DEFAULT_MAX_REJECT_RATIO,
 ) -> None:
     """Build a dataset from a recipe: sources -> per-record steps -> dedup/decontamination/caps -> shards + report.
@@ -71,6 +75,7 @@ def build(
     Examples:
       slime-data build sophisticated
       slime-data build sophisticated --root ~/datasets --workers 8
+      slime-data build sophisticated --root /shared/datasets --out /shared/data/sophisticated --executor ray
       slime-data build sophisticated --root ~/datasets --shard 3/16 --out slices/3   # then: slime-data merge slices/* --out data/sophisticated
     """
     from slime_data.build.pipeline import STAGE1, BuildContext, finish, resolve_sources, run_phase1

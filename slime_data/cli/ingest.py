@@ -14,6 +14,7 @@ from rich.table import Table
 
 from slime_data.reject_ratio import DEFAULT_MAX_REJECT_RATIO
 from slime_data.runner import UnitResult
+from slime_data.cli.executor_options import ExecutorKind, ExecutorOption, RayAddressOption, runs_on_executor
 from slime_data.ui import DEFAULT_WORKERS, UserError, console, progress, styled, user_errors
 
 MAX_REJECT_RATIO_HELP = (
@@ -49,6 +50,7 @@ def sources(
 
 
 @user_errors
+@runs_on_executor
 def ingest(
     source: Annotated[str, typer.Argument(help="Source adapter name (see `slime-data sources`).")],
     root: Annotated[Path, typer.Option("--root", help="The dataset's release root, or its inner folder.")],
@@ -58,6 +60,8 @@ def ingest(
     workers: Annotated[int, typer.Option("--workers", min=1, help="Processes for decoding and hashing images. The output is the same for any number.")] = DEFAULT_WORKERS,
     force: Annotated[bool, typer.Option("--force", help="Discard unfinished work in --out and start over.")] = False,
     chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Native items per unit of work (the resume granularity).")] = 512,
+    executor: ExecutorOption = ExecutorKind.local,
+    ray_address: RayAddressOption = None,
     max_reject_ratio: MaxRejectRatio = DEFAULT_MAX_REJECT_RATIO,
 ) -> None:
     """Read one source in its native layout and write it as an Arrow shard set.

@@ -11,12 +11,14 @@ import typer
 from rich.table import Table
 
 from slime_data.paths import PIPELINES_DIR
+from slime_data.cli.executor_options import ExecutorKind, ExecutorOption, RayAddressOption, runs_on_executor
 from slime_data.ui import DEFAULT_WORKERS, console, progress, styled, user_errors
 
 DEFAULT_RECIPE = PIPELINES_DIR / "mix-2m.yaml"
 
 
 @user_errors
+@runs_on_executor
 def mix(
     target: Annotated[str, typer.Option("--target", help="Rows in the whole mix, all stages together: 2M, 1.5M, 500k, 2000000.")],
     config: Annotated[Path, typer.Option("--config", help="Mix recipe (YAML).")] = DEFAULT_RECIPE,
@@ -25,6 +27,8 @@ def mix(
     seed: Annotated[Optional[int], typer.Option("--seed", help="Overrides the recipe's seed.")] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Processes for hygiene (dedup signatures, decontamination) and for writing output shards. The output is the same for any number.")] = DEFAULT_WORKERS,
     by_reference: Annotated[bool, typer.Option("--by-reference", help="Store no image bytes: each row points at its image in the input shard (the recipe's `images: reference`); the inputs must stay where they are.")] = False,
+    executor: ExecutorOption = ExecutorKind.local,
+    ray_address: RayAddressOption = None,
 ) -> None:
     """Build the training mixture: allocate the target over stages and sources, dedup and decontaminate across all inputs, shuffle each stage, and write Arrow shard sets plus manifests/mix.json.
 

@@ -7,13 +7,18 @@ import shlex
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.logging import RichHandler
 from rich.table import Table
 
+from slime_data.cli.executor_options import ExecutorKind, ExecutorOption, RayAddressOption, runs_on_executor
 from slime_data.ui import UserError, console, progress, styled, user_errors
+
+if TYPE_CHECKING:
+    from slime_data.shards import ShardSet
+    from slime_data.steps.teacher import TeacherStep
 
 # Exit status when --max-requests / --max-cost stopped the run (2 is a user mistake).
 EXIT_BUDGET = 3
@@ -50,6 +55,7 @@ def usage_table(usage: dict) -> Table:
 
 
 @user_errors
+@runs_on_executor
 def teach(
     input_dir: Annotated[Path, typer.Argument(help="Input shard-set folder (or its manifest.json).")],
     out: Annotated[Path, typer.Option("--out", help="Output shard-set folder.")],
@@ -67,6 +73,8 @@ def teach(
     min_short_side: Annotated[int, typer.Option("--min-short-side", min=1, help="qa: only images whose shorter side is at least this.")] = 672,
     thumbnail_check: Annotated[bool, typer.Option("--thumbnail-check/--no-thumbnail-check", help="qa: drop questions answerable from a 336-px thumbnail (one more request per image).")] = False,
     rewrite: Annotated[Rewrite, typer.Option("--rewrite", help="rationale: which rows get one — missing, poor (missing or short), all.")] = Rewrite.poor,
+    executor: ExecutorOption = ExecutorKind.local,
+    ray_address: RayAddressOption = None,
 ) -> None:
     """Ask a teacher LLM for rationales, detail-heavy QA, or a verdict on existing rationales.
 
@@ -110,6 +118,8 @@ def teach(
         f"at {settings['settings']['base_url']} (cache {settings['settings']['cache']})",
     ))
     run_config = {"mode": mode.value, "params": step.params.model_dump(mode="json", exclude_none=True), "teacher": settings["settings"]}
+    if executor is ExecutorKind.ray:
+        return _teach_in_batches(shard_set, step, out, run_config)
     try:
         with progress() as bar, ShardWriter(out, command=shlex.join(["slime-data", *sys.argv[1:]]), config=run_config) as writer:
             task = bar.add_task(f"teach {mode.value}", total=len(shard_set))
@@ -132,6 +142,31 @@ def teach(
     _, manifest = load_manifest(out)
     print_summary(manifest, title=f"teach {mode.value} -> {out}")
     console.print(usage_table(step.usage.to_json()))
+
+
+def _teach_in_batches(shard_set: ShardSet, step: TeacherStep, out: Path, run_config: dict) -> None:
+    """``--executor ray``: batches of rows as Ray tasks sharing one limiter, budget and cache; the same output."""
+    from slime_data.cli.ingest import print_summary
+    from slime_data.teacher.batches import teach_in_batches
+    from slime_data.teacher.errors import BudgetExhausted
+
+    mode = step.params.mode
+    try:
+        with progress() as bar:
+            task = bar.add_task(f"teach {mode} (ray)", total=len(shard_set))
+            manifest = teach_in_batches(
+                shard_set, step, out, command=shlex.join(["slime-data", *sys.argv[1:]]), config=run_config,
+                on_rows=lambda rows: bar.advance(task, rows),
+            )
+    except BudgetExhausted as err:
+        console.print(
+            f"[yellow]stopped: {err}.[/] Nothing final was written to {out}; finished batches are kept under "
+            f"{out / '.work'} and every answer received is cached. Rerun the same command to continue.",
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_BUDGET) from None
+    print_summary(manifest, title=f"teach {mode} -> {out}")
+    console.print(usage_table(manifest["teacher"]["usage"]))
 
 
 def _show_teacher_logs() -> None:

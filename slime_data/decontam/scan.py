@@ -9,6 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from slime_data.decontam.index import MATCH_COLUMNS, BenchmarkIndex
+from slime_data.executor import unit_of_work
 
 # Rows matched at once: few enough that a batch of compact columns stays small (tens of MB with
 # long conversations), many enough that the per-batch cost of the vectorised matching vanishes.
@@ -16,6 +17,7 @@ MATCH_ROWS = 16_384
 Verdict = tuple[str, str]  # (reason, detail)
 
 
+@unit_of_work(num_cpus=1, memory_gib=1, describe=lambda job: f"decontamination scan of {job[1]}")
 def match_shard(job: tuple[BenchmarkIndex, Path]) -> list[tuple[str, Verdict]]:
     """(id, verdict) of every row of one shard file that matches a benchmark item, in row order."""
     index, path = job

@@ -42,6 +42,7 @@ import xxhash
 
 from slime_data.dedup.minhash import MinHasher
 from slime_data.dedup.text import dedup_texts, normalize_text
+from slime_data.executor import unit_of_work
 from slime_data.parallel import map_in_processes
 from slime_data.record import ARROW_SCHEMA, Record
 
@@ -133,6 +134,7 @@ def _joined(parts: Iterable[Signatures], rows: int, hasher: MinHasher | None) ->
     )
 
 
+@unit_of_work(num_cpus=1, memory_gib=1, describe=lambda job: f"dedup signatures of {job[0]}")
 def _file_signatures(job: tuple[str, MinHasher | None]) -> Signatures:
     path, hasher = job
     with pa.memory_map(path, "r") as source:

@@ -39,6 +39,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from slime_data.executor import unit_of_work
 from slime_data.memory import system_allocator
 from slime_data.mix.references import reference
 from slime_data.record import ARROW_SCHEMA
@@ -493,6 +494,8 @@ def with_references(batch: pa.RecordBatch, pointers: np.ndarray, job: ShardJob) 
     return batch.set_column(ARROW_SCHEMA.get_field_index("image"), ARROW_SCHEMA.field("image"), pointer)
 
 
+@unit_of_work(num_cpus=1, memory_gib=2,
+              describe=lambda job: f"mix shard {job.stage}/{job.index} (rows {job.start}-{job.stop})")
 def write_shard(job: ShardJob) -> dict[str, Any]:
     """Gather and write one output shard atomically, then its marker; returns the marker's content."""
     pointers = np.load(pointers_path(Path(job.work_dir), job.stage), mmap_mode="r")[job.start : job.stop]

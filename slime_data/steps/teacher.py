@@ -37,6 +37,7 @@ from slime_data.record import Record, Reject
 from slime_data.steps.base import Step, register_step
 from slime_data.teacher.cache import ResponseCache
 from slime_data.teacher.client import TeacherClient
+from slime_data.teacher.cluster import ClusterTeacherClient, adopt_cluster_settings, find_hub
 from slime_data.teacher.config import load_teacher_config
 from slime_data.teacher.errors import BudgetExhausted
 from slime_data.teacher.modes import ModeSettings, Teacher
@@ -102,6 +103,7 @@ class TeacherStep(Step):
             poor_below_words=self.params.poor_below_words,
         )
         self.teacher = Teacher(self.config, self.params.mode, settings, step=self.name)
+        adopt_cluster_settings(self.config)  # in a Ray task: the driver's URL and key, from the run's teacher hub
         # Fail now, not after the first record, on a bad URL or a missing key.
         self.config.resolved_base_url()
         self.config.resolved_api_key()
@@ -112,6 +114,11 @@ class TeacherStep(Step):
 
     @contextlib.asynccontextmanager
     async def _session(self) -> AsyncIterator[TeacherClient]:
+        hub = find_hub(self.config)  # in a Ray task: the cluster's limiter, budget and cache
+        if hub is not None:
+            async with ClusterTeacherClient(self.config, hub, usage=self.usage) as client:
+                yield client
+            return
         with ResponseCache(self.config.resolved_cache()) as cache:
             async with TeacherClient(self.config, cache, usage=self.usage) as client:
                 yield client
