@@ -159,11 +159,11 @@ def _teach_in_batches(shard_set: ShardSet, step: TeacherStep, out: Path, run_con
                 on_rows=lambda rows: bar.advance(task, rows),
             )
     except BudgetExhausted as err:
-        console.print(
-            f"[yellow]stopped: {err}.[/] Nothing final was written to {out}; finished batches are kept under "
+        console.print(styled(
+            (f"stopped: {err}.", "yellow"),
+            f" Nothing final was written to {out}; finished batches are kept under "
             f"{out / '.work'} and every answer received is cached. Rerun the same command to continue.",
-            highlight=False,
-        )
+        ))
         raise typer.Exit(EXIT_BUDGET) from None
     print_summary(manifest, title=f"teach {mode} -> {out}")
     console.print(usage_table(manifest["teacher"]["usage"]))

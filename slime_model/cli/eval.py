@@ -14,22 +14,18 @@ DTYPES = ("auto", "bfloat16", "float16", "float32")
 
 
 def list_benchmarks() -> None:
-    """Each benchmark's files under --root/<name>/, its prompt, metric and paper row (plain text:
-    layouts are paths, which a table would cut)."""
+    """Each benchmark's files under --root/<name>/, its prompt, metric and paper row, on stdout (plain
+    text: layouts are paths, which a table would cut)."""
     from slime_model.evaluation.specs import load_benchmarks, load_paper_rows, load_prompts
 
     paper = {row.benchmark: row.paper for row in load_paper_rows()[1]}
     prompts = load_prompts()
     for spec in load_benchmarks().values():
         row = f"; paper row {paper[spec.name]}" if spec.name in paper else ""
-        console.print(f"[bold]{spec.name}[/]: {spec.title}", highlight=False)
-        console.print(
-            f"  prompt {spec.prompt} v{prompts[spec.prompt].version}; metric {spec.metric} ({spec.headline}){row}",
-            highlight=False, markup=False, soft_wrap=True,
-        )
+        print(f"{spec.name}: {spec.title}")
+        print(f"  prompt {spec.prompt} v{prompts[spec.prompt].version}; metric {spec.metric} ({spec.headline}){row}")
         for line in spec.layout.strip().splitlines():
-            console.print(f"  --root/{spec.name}/{line.strip()}" if not line.startswith(" ") else f"    {line.strip()}",
-                          highlight=False, markup=False, soft_wrap=True)
+            print(f"  --root/{spec.name}/{line.strip()}" if not line.startswith(" ") else f"    {line.strip()}")
 
 
 ModelOption = Annotated[Path | None, typer.Option("--model", help="Checkpoint folder (e.g. runs/tiny/stage-3).")]
