@@ -18,7 +18,7 @@ from typing import Any
 
 from slime_data.mix.manifest import load_mix_manifest
 from slime_model.training import checkpoint as ckpt
-from slime_model.training.distributed import DistInfo, barrier, init_distributed
+from slime_model.training.distributed import DistInfo, barrier, init_distributed, set_cpu_threads
 from slime_model.training.model_init import build_initial, save_checkpoint_dir
 from slime_model.training.recipe import TrainRecipe, plan_stages
 from slime_model.training.stage import Callbacks, StageResult, StageRunner, TrainingAborted
@@ -55,6 +55,7 @@ def train(
     """Train every stage of `recipe` on the mix `data` (manifests/mix.json) into `out`."""
     callbacks = callbacks or SilentCallbacks()
     dist = init_distributed()
+    set_cpu_threads(dist, recipe.data.num_workers)
     mix = load_mix_manifest(data)
     stages = plan_stages(recipe)
     missing = sorted({s.spec.data for s in stages} - set(mix.stages))
