@@ -87,6 +87,7 @@ def train(
     recipe: Annotated[Optional[Path], typer.Option("--recipe", help="Training recipe; default pipelines/train/tiny.yaml (tiny model, CPU, minutes).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Output folder; default runs/<recipe name>.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted stage from its last checkpoint.")] = False,
+    verify: Annotated[Optional[bool], typer.Option("--verify/--no-verify", help="sha256 of every shard before the first step (default: for mix stages up to 2 GiB; size, footer and schema always).")] = None,
     report_to: Annotated[str, typer.Option("--report-to", help="none, tensorboard or wandb (needs that package).")] = "none",
     local_rank: Annotated[Optional[int], typer.Option("--local_rank", "--local-rank", hidden=True, help="Set by the deepspeed launcher.")] = None,
 ) -> None:
@@ -111,7 +112,7 @@ def train(
     out = out or Path("runs") / loaded.name
     transformers_logging.disable_progress_bar()  # one rich bar per stage instead of one tqdm bar per load/save
     try:
-        run_training(data, loaded, out, resume=resume, report_to=report_to, callbacks=ConsoleCallbacks())
+        run_training(data, loaded, out, resume=resume, verify=verify, report_to=report_to, callbacks=ConsoleCallbacks())
     except TrainingAborted as err:
         console.print(f"[bold red]training stopped:[/] {err}", highlight=False)
         raise typer.Exit(1) from None

@@ -21,6 +21,7 @@ from slime_model.training import checkpoint as ckpt
 from slime_model.training.distributed import DistInfo, barrier, init_distributed, set_cpu_threads
 from slime_model.training.model_init import build_initial, save_checkpoint_dir
 from slime_model.training.recipe import TrainRecipe, plan_stages
+from slime_model.training.shard_check import verify_mix_stages
 from slime_model.training.stage import Callbacks, StageResult, StageRunner, TrainingAborted
 
 __all__ = ["SilentCallbacks", "StageResult", "TrainingAborted", "train"]
@@ -49,10 +50,13 @@ def train(
     out: Path,
     *,
     resume: bool = False,
+    verify: bool | None = None,
     report_to: str = "none",
     callbacks: Callbacks | None = None,
 ) -> list[StageResult]:
-    """Train every stage of `recipe` on the mix `data` (manifests/mix.json) into `out`."""
+    """Train every stage of `recipe` on the mix `data` (manifests/mix.json) into `out`.
+
+    `verify`: sha256 of every shard read (None: only for mix stages up to SHA256_AUTO_BYTES)."""
     callbacks = callbacks or SilentCallbacks()
     dist = init_distributed()
     set_cpu_threads(dist, recipe.data.num_workers)
@@ -61,6 +65,7 @@ def train(
     missing = sorted({s.spec.data for s in stages} - set(mix.stages))
     if missing:
         raise ValueError(f"the recipe reads mix stage(s) {missing} but {data} has only {mix.stages}")
+    verify_mix_stages(mix, [s.spec.data for s in stages], verify)
     _check_run_record(out, recipe, mix.data["fingerprint"], data, dist)
     previous = _initial_checkpoint(recipe, out, dist)
     results = []

@@ -7,12 +7,12 @@ import shutil
 
 import pytest
 import torch
-from tests.slime_model.training.training_helpers import metrics, write_recipe
 
 from slime_model.modeling import SliMEForConditionalGeneration
 from slime_model.training import checkpoint as ckpt
 from slime_model.training.recipe import load_recipe
 from slime_model.training.runner import TrainingAborted, train
+from tests.slime_model.training.training_helpers import metrics, write_recipe
 
 
 class CodeOnLoad:
@@ -29,8 +29,10 @@ class CodeOnLoad:
 def interrupted(tiny_mix, tmp_path_factory):
     """A run stopped after step 2 of 3 (a NaN step past max_bad_steps 0), its step-1 checkpoint on disk."""
     root = tmp_path_factory.mktemp("interrupted")
-    stage = {**load_recipe().model_dump(mode="json")["stages"][0], "max_steps": 3, "global_batch": 2, "micro_batch": 1, "alternate": False}
-    recipe = load_recipe(write_recipe(root / "r.yaml", stages=[stage], checkpoint_every=1, max_bad_steps=0, data={"num_workers": 0}))
+    stage = {**load_recipe().model_dump(mode="json")["stages"][0], "max_steps": 3, "global_batch": 2, "micro_batch": 1}
+    stage["alternate"] = False
+    recipe = write_recipe(root / "r.yaml", stages=[stage], checkpoint_every=1, max_bad_steps=0, data={"num_workers": 0})
+    recipe = load_recipe(recipe)
     forward, calls = SliMEForConditionalGeneration.forward, []
 
     def poisoned(self, *args, **kwargs):  # step 2 (micro-batches 3 and 4) gets a NaN loss
@@ -64,7 +66,8 @@ def test_a_tampered_pt_file_is_refused_and_its_code_never_runs(interrupted, tiny
     tampered = tmp_path / "out" / "stage-1a" / "checkpoints" / "step-000001" / victim
     assert tampered.is_file()
     torch.save({"module": CodeOnLoad(str(marker))}, tampered)
-    with pytest.raises(ckpt.UntrustedCheckpointError, match=f"{victim} holds more than tensors.*Unsupported global: GLOBAL io.open"):
+    refused = f"{victim} holds more than tensors.*Unsupported global: GLOBAL io.open"
+    with pytest.raises(ckpt.UntrustedCheckpointError, match=refused):
         train(tiny_mix, recipe, tmp_path / "out", resume=True)
     assert not marker.exists()
     assert [r["step"] for r in metrics(tmp_path / "out" / "stage-1a")] == [1, 2]  # no step ran
