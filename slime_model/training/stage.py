@@ -6,7 +6,10 @@ clips and steps at the boundary). At each optimizer step
 the statistics of all micro-batches and ranks are reduced once, written as a metrics line, and
 every `checkpoint_every` steps the resumable state is saved. A step whose gradients are not finite
 is discarded by ZeRO itself (its overflow check, on every rank alike); the trainer counts those and
-stops past `max_bad_steps`.
+stops past `max_bad_steps`. A step left without a single sample (every row dropped) is handed to the
+same check (its loss made NaN), so nothing is learnt from nothing: it is logged with loss null and
+counted as empty. Rows dropped past `max_drop_ratio` of the rows the stage reads stop the stage as
+soon as the count is over (the share can only grow).
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ class StageResult:
     final_loss: float | None = None
     seconds: float = 0.0
     skipped_steps: int = 0
+    empty_steps: int = 0
     dropped_rows: dict[str, int] = field(default_factory=dict)  # by reason, all ranks
     dummy_batches: int = 0
     checkpoint: str = ""
@@ -100,8 +104,9 @@ class StepStats:
         return dict(zip(STAT_FIELDS, totals.tolist(), strict=True))
 
     def mean_loss(self, totals: dict[str, float]) -> float | None:
-        """Mean micro-batch loss over the step, None when any micro-batch was not finite."""
-        return totals["loss_sum"] / totals["micro"] if totals["finite"] == totals["micro"] else None
+        """Mean micro-batch loss over the step, None when any micro-batch was not finite or no sample was left."""
+        usable = totals["finite"] == totals["micro"] and totals["samples"] > 0
+        return totals["loss_sum"] / totals["micro"] if usable else None
 
 
 @dataclass
@@ -110,18 +115,23 @@ class StageCounters:
 
     samples: int = 0
     tokens: int = 0
-    skipped_steps: int = 0
+    skipped_steps: int = 0  # non-finite gradients
+    empty_steps: int = 0  # no sample left on any rank: not applied either
     dummy_batches: int = 0
     seconds: float = 0.0
     first_loss: float | None = None
     final_loss: float | None = None
     dropped: dict[str, int] = field(default_factory=dict)  # this rank's, by reason
+    dropped_rows: int = 0  # all ranks
 
     def add(self, totals: dict[str, float], stats: StepStats, seconds: float, applied: bool, loss: float | None) -> None:
         self.samples += int(totals["samples"])
         self.tokens += int(totals["tokens"])
         self.dummy_batches += int(totals["dummy"])
-        self.skipped_steps += not applied
+        empty = totals["samples"] == 0
+        self.empty_steps += empty
+        self.skipped_steps += not applied and not empty
+        self.dropped_rows += int(totals["dropped"])
         self.seconds += seconds
         for _, reason in stats.dropped:
             self.dropped[reason] = self.dropped.get(reason, 0) + 1
@@ -133,10 +143,12 @@ class StageCounters:
 # ---- the stage ------------------------------------------------------------------------------------
 class StageRunner:
     def __init__(self, recipe: TrainRecipe, planned: PlannedStage, index: int, data_dir: Path, previous: Path,
-                 stage_dir: Path, dist: DistInfo, report_to: str, callbacks: Callbacks) -> None:
+                 stage_dir: Path, dist: DistInfo, report_to: str, callbacks: Callbacks,
+                 reapply_optimizer_settings: bool = False) -> None:
         self.recipe, self.planned, self.spec, self.index = recipe, planned, planned.spec, index
         self.data_dir, self.previous, self.stage_dir = data_dir, previous, stage_dir
         self.dist, self.report_to, self.callbacks = dist, report_to, callbacks
+        self.reapply_optimizer_settings = reapply_optimizer_settings  # `--override`n: the checkpoint's are stale
         self.layout = batch_layout(planned.name, self.spec.global_batch, self.spec.micro_batch, dist.world_size)
         shards = ShardSet(data_dir)
         self.rank_slice = RankSlice(tuple(s["rows"] for s in shards.manifest["shards"]), self.layout.micro_batch, dist.world_size, dist.rank)
@@ -183,7 +195,21 @@ class StageRunner:
         decay = [p for p in params if len(getattr(p, "ds_shape", p.shape)) >= 2]
         plain = [p for p in params if len(getattr(p, "ds_shape", p.shape)) < 2]
         wanted = [{"params": decay, "weight_decay": self.spec.optimizer.weight_decay}, {"params": plain, "weight_decay": 0.0}]
+        self._decays = [group is wanted[0] for group in wanted if group["params"]]  # per kept group: the decaying one?
         return [group for group in wanted if group["params"]]
+
+    def _reapply_optimizer_settings(self, engine) -> None:
+        """After a resume: the recipe's (overridden) optimizer settings replace those the checkpoint
+        restored; Adam's moments and the schedule's position stay. The schedule's shape (warm-up,
+        cosine) is the recipe's already: its functions are built here, never saved."""
+        opt, scheduler = self.spec.optimizer, engine.lr_scheduler
+        scheduler.base_lrs = [opt.lr] * len(scheduler.base_lrs)
+        groups = engine.optimizer.param_groups
+        for group, decays, factor in zip(groups, self._decays, scheduler.lr_lambdas, strict=True):
+            group.update(initial_lr=opt.lr, lr=opt.lr * factor(scheduler.last_epoch), betas=opt.betas, eps=opt.eps,
+                         weight_decay=opt.weight_decay if decays else 0.0)
+        scheduler._last_lr = [group["lr"] for group in groups]
+        engine.optimizer.clip_grad = opt.max_grad_norm
 
     def _schedule(self):
         from transformers import get_constant_schedule_with_warmup, get_cosine_schedule_with_warmup
@@ -218,6 +244,8 @@ class StageRunner:
         if latest is not None:
             state = ckpt.load_resume_checkpoint(engine, self.stage_dir, latest["tag"], self.dist.rank, self.dist.world_size)
             step, position, counters = state["step"], state["micro_batches"], StageCounters(**state["counters"])
+            if self.reapply_optimizer_settings:
+                self._reapply_optimizer_settings(engine)
         telemetry = StageTelemetry(self.stage_dir, self.dist.rank, step, self.report_to, self.planned.name, self.recipe.model_dump(mode="json"))
         if self.dist.is_main:
             self.callbacks.stage_started(self.planned.name, self.total_steps, step)
@@ -228,9 +256,11 @@ class StageRunner:
         for batch in make_loader(self._stream(position), self.recipe.data.num_workers):
             inputs = batch.to(self.dist.device)
             lr = engine.get_lr()[0]
-            out = engine(**inputs, num_items_in_batch=max(batch.label_tokens, 1), use_cache=False, labelled_logits_only=True)
-            engine.backward(out.loss)
             boundary = engine.is_gradient_accumulation_boundary()
+            empty = boundary and _no_samples(stats.values["samples"] + len(batch.ids))
+            out = engine(**inputs, num_items_in_batch=max(batch.label_tokens, 1), use_cache=False, labelled_logits_only=True,
+                         output_hidden_states=empty)
+            engine.backward(_poisoned(out) if empty else out.loss)
             engine.step()
             stats.add(batch, out, float(out.loss.detach()), patches * self._crops_encoded(inputs))
             if not boundary:
@@ -242,10 +272,12 @@ class StageRunner:
             telemetry.step(record, stats.dropped)
             if self.dist.is_main:
                 self.callbacks.step_done(record)
+            self._check_drops(counters)
             if counters.skipped_steps > self.recipe.max_bad_steps:
                 raise TrainingAborted(
                     f"stage {self.planned.name}: {counters.skipped_steps} optimizer steps had non-finite gradients and were skipped "
-                    f"(max_bad_steps is {self.recipe.max_bad_steps}); lower the learning rate or check the data, then rerun with --resume"
+                    f"(max_bad_steps is {self.recipe.max_bad_steps}); check the data, or rerun with a lower learning rate: "
+                    f"--resume --override {self.spec.name}.lr=LOWER"
                 )
             if step % self.recipe.checkpoint_every == 0 and step < self.total_steps:
                 self._save_resumable(engine, step, counters)
@@ -259,6 +291,17 @@ class StageRunner:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
         return result
+
+    def _check_drops(self, counters: StageCounters) -> None:
+        planned = self.total_steps * self.layout.global_batch  # rows the whole stage reads, all ranks
+        if counters.dropped_rows > self.recipe.max_drop_ratio * planned:
+            reasons = ", ".join(f"{reason}: {n}" for reason, n in sorted(counters.dropped.items()))
+            raise TrainingAborted(
+                f"stage {self.planned.name}: {counters.dropped_rows} rows dropped so far, more than max_drop_ratio "
+                f"{self.recipe.max_drop_ratio} of the {planned} rows the stage reads (rank {self.dist.rank}: {reasons}; "
+                f"each row in {self.stage_dir / 'dropped-rank*.jsonl'}); repair the data and train into a new --out, "
+                "or rerun with --resume --override max_drop_ratio=R to accept the losses"
+            )
 
     def _record(self, engine, step: int, totals: dict[str, float], stats: StepStats, lr: float, seconds: float, applied: bool) -> dict[str, Any]:
         grad_norm = engine.get_global_grad_norm() if applied else None
@@ -276,6 +319,7 @@ class StageRunner:
             "local_kept": totals["kept_sum"] / totals["kept_images"] if totals["kept_images"] else None,
             "mfu": self._mfu(engine, totals, seconds),
             "skipped": not applied,
+            "empty": totals["samples"] == 0,
             "dropped_rows": int(totals["dropped"]),
             "dummy_batches": int(totals["dummy"]),
             "batch": xxhash.xxh3_64_hexdigest("\n".join(stats.ids).encode()),  # rank 0's rows
@@ -294,7 +338,7 @@ class StageRunner:
         result = StageResult(
             name=self.planned.name, status="resumed" if resumed else "trained", steps=step, samples=counters.samples,
             tokens=counters.tokens, first_loss=counters.first_loss, final_loss=counters.final_loss, seconds=counters.seconds,
-            skipped_steps=counters.skipped_steps, dropped_rows=_sum_over_ranks(counters.dropped), dummy_batches=counters.dummy_batches,
+            skipped_steps=counters.skipped_steps, empty_steps=counters.empty_steps, dropped_rows=_sum_over_ranks(counters.dropped), dummy_batches=counters.dummy_batches,
             checkpoint=str(self.stage_dir), plot=str(self.stage_dir / PLOT),
         )
         if self.dist.is_main:
@@ -321,6 +365,18 @@ class StageRunner:
             int(totals["tokens"]), int(totals["vision_tokens"]), "llm" in self.spec.trainable, "vision" in self.spec.trainable,
         )
         return flops / seconds / (peak * self.dist.world_size)
+
+
+def _no_samples(samples: int) -> bool:
+    """Collective: no rank has a sample left in this optimizer step."""
+    return all_reduce(torch.tensor([float(samples)]))[0].item() == 0
+
+
+def _poisoned(out) -> torch.Tensor:
+    """A loss whose gradients are NaN in every trainable parameter, so ZeRO's overflow check discards
+    the step. The dummy sample has no labelled token, so the loss alone reaches no parameter; the
+    last hidden state [B, L, H] does (every trainable group lies upstream of it)."""
+    return (out.loss + out.hidden_states[-1].float().mean()) * float("nan")
 
 
 def _count(module: torch.nn.Module) -> int:
