@@ -8,7 +8,7 @@ tolerance; those may change through overrides, which every later rerun of the fo
     STAGE.optimizer.FIELD=VALUE    any optimizer field: lr, weight_decay, betas, eps, schedule,
                                    warmup_ratio, max_grad_norm (STAGE: the recipe's stage name;
                                    with `rounds`, every round of it not yet finished)
-    max_bad_steps=N, max_drop_ratio=R
+    max_bad_steps=N, max_drop_ratio=R, max_weight_growth=G
 
 Only stages not finished yet can change. Values are YAML (`1e-4`, `[0.9, 0.95]`) and are
 validated as if they were in the recipe. A resumed stage gets the new settings on top of its
@@ -24,7 +24,7 @@ import yaml
 from slime_model.training.recipe import OptimizerSpec, TrainRecipe
 
 OPTIMIZER_FIELDS = tuple(f for f in OptimizerSpec.model_fields if f != "name")
-RUN_FIELDS = ("max_bad_steps", "max_drop_ratio")
+RUN_FIELDS = ("max_bad_steps", "max_drop_ratio", "max_weight_growth")
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:

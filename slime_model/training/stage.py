@@ -9,7 +9,10 @@ is discarded by ZeRO itself (its overflow check, on every rank alike); the train
 stops past `max_bad_steps`. A step left without a single sample (every row dropped) is handed to the
 same check (its loss made NaN), so nothing is learnt from nothing: it is logged with loss null and
 counted as empty. Rows dropped past `max_drop_ratio` of the rows the stage reads stop the stage as
-soon as the count is over (the share can only grow).
+soon as the count is over (the share can only grow). A learning rate far too high can diverge with
+finite values (weights in the millions, loss flat); the trainable weights' RMS is compared with the
+stage's start at every checkpoint and at the end, and growth past `max_weight_growth` stops the stage
+before that state is saved or passed on.
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ from slime_model.training.ds_config import batch_layout, deepspeed_config, is_ze
 from slime_model.training.model_init import load_stage_model, save_checkpoint_dir
 from slime_model.training.recipe import PlannedStage, TrainRecipe
 from slime_model.training.telemetry import METRICS, PLOT, StageTelemetry, peak_flops, plot_metrics, train_flops
+
+
+WEIGHT_RMS_FLOOR = 0.01  # growth is measured from at least this RMS (zero-initialised groups start at 0)
 
 
 class TrainingAborted(RuntimeError):
@@ -123,6 +129,7 @@ class StageCounters:
     final_loss: float | None = None
     dropped: dict[str, int] = field(default_factory=dict)  # this rank's, by reason
     dropped_rows: int = 0  # all ranks
+    start_weight_rms: float | None = None  # the trainable weights' RMS when the stage started
 
     def add(self, totals: dict[str, float], stats: StepStats, seconds: float, applied: bool, loss: float | None) -> None:
         self.samples += int(totals["samples"])
@@ -246,6 +253,8 @@ class StageRunner:
             step, position, counters = state["step"], state["micro_batches"], StageCounters(**state["counters"])
             if self.reapply_optimizer_settings:
                 self._reapply_optimizer_settings(engine)
+        if counters.start_weight_rms is None:
+            counters.start_weight_rms = self._weight_rms(engine)
         telemetry = StageTelemetry(self.stage_dir, self.dist.rank, step, self.report_to, self.planned.name, self.recipe.model_dump(mode="json"))
         if self.dist.is_main:
             self.callbacks.stage_started(self.planned.name, self.total_steps, step)
@@ -280,10 +289,12 @@ class StageRunner:
                     f"--resume --override {self.spec.name}.lr=LOWER"
                 )
             if step % self.recipe.checkpoint_every == 0 and step < self.total_steps:
+                self._check_weights(engine, counters, step)
                 self._save_resumable(engine, step, counters)
             stats, clock = StepStats(), time.perf_counter()
 
         telemetry.close()
+        self._check_weights(engine, counters, step)
         result = self._finish(engine, zero3, step, counters, resumed=latest is not None)
         engine.destroy()
         del engine
@@ -301,6 +312,29 @@ class StageRunner:
                 f"{self.recipe.max_drop_ratio} of the {planned} rows the stage reads (rank {self.dist.rank}: {reasons}; "
                 f"each row in {self.stage_dir / 'dropped-rank*.jsonl'}); repair the data and train into a new --out, "
                 "or rerun with --resume --override max_drop_ratio=R to accept the losses"
+            )
+
+    def _weight_rms(self, engine) -> float:
+        """Collective: root mean square of the trainable weights (ZeRO-3: of every rank's partition)."""
+        square_sum, count = 0.0, 0
+        for param in engine.module.parameters():
+            if param.requires_grad:
+                data = getattr(param, "ds_tensor", param.data)
+                square_sum += float(data.double().square().sum())
+                count += data.numel()
+        totals = all_reduce(torch.tensor([square_sum, float(count)]))  # ZeRO-2: every rank the same, ratio unchanged
+        return math.sqrt(totals[0].item() / max(totals[1].item(), 1.0))
+
+    def _check_weights(self, engine, counters: StageCounters, step: int) -> None:
+        growth = self.recipe.max_weight_growth
+        if not growth:
+            return
+        start, now = counters.start_weight_rms, self._weight_rms(engine)
+        if not math.isfinite(now) or now > growth * max(start, WEIGHT_RMS_FLOOR):
+            raise TrainingAborted(
+                f"stage {self.planned.name}: the trainable weights' RMS grew from {start:.3g} to {now:.3g} by step {step}, "
+                f"more than max_weight_growth ({growth}x): learning rate {self.spec.optimizer.lr:g} is likely too high; "
+                f"delete {self.stage_dir} and rerun with --override {self.spec.name}.lr=LOWER"
             )
 
     def _record(self, engine, step: int, totals: dict[str, float], stats: StepStats, lr: float, seconds: float, applied: bool) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from transformers import get_cosine_schedule_with_warmup
 from slime_model.training import checkpoint as ckpt
 from slime_model.training.overrides import parse_overrides
 from slime_model.training.recipe import load_recipe
-from slime_model.training.runner import train
+from slime_model.training.runner import TrainingAborted, train
 from tests.slime_model.training.training_helpers import metrics, write_recipe
 
 
@@ -71,3 +71,17 @@ def test_an_edited_recipe_file_is_still_another_recipe(interrupted, tiny_mix, tm
     edited = load_recipe(edited)
     with pytest.raises(ValueError, match="holds a run of another recipe.*--override"):
         train(tiny_mix, edited, out, resume=True)
+
+
+def test_a_learning_rate_that_diverges_with_finite_values_stops_the_stage_and_the_advice_works(tiny_mix, tmp_path):
+    stage = {**load_recipe().model_dump(mode="json")["stages"][0], "max_steps": 2, "global_batch": 2, "micro_batch": 1}
+    stage.update(alternate=False, optimizer={**stage["optimizer"], "lr": 1e6, "warmup_ratio": 0.0})
+    recipe = load_recipe(write_recipe(tmp_path / "r.yaml", stages=[stage], data={"num_workers": 0}))
+    advice = r"stage 1a: the trainable weights' RMS grew.* by step 2.*1e\+06 is likely too high.*--override 1a.lr=LOWER"
+    with pytest.raises(TrainingAborted, match=advice) as err:
+        train(tiny_mix, recipe, tmp_path / "out")
+    assert ckpt.read_complete(tmp_path / "out" / "stage-1a") is None  # not passed on to the next stage
+    assert "stage-1a" in str(err.value)
+    shutil.rmtree(tmp_path / "out" / "stage-1a")
+    [result] = train(tiny_mix, recipe, tmp_path / "out", overrides=parse_overrides(["1a.lr=1e-3"]))
+    assert (result.status, result.steps) == ("trained", 2)
