@@ -20,11 +20,12 @@ from typing import Any
 from slime_data.mix.manifest import load_mix_manifest
 from slime_model.training import checkpoint as ckpt
 from slime_model.training.distributed import DistInfo, barrier, init_distributed, set_cpu_threads
+from slime_model.training.guards import TrainingAborted
 from slime_model.training.model_init import build_initial, save_checkpoint_dir
 from slime_model.training.overrides import apply_overrides, overridden_stage
 from slime_model.training.recipe import PlannedStage, TrainRecipe, plan_stages
 from slime_model.training.shard_check import verify_mix_stages
-from slime_model.training.stage import Callbacks, StageResult, StageRunner, TrainingAborted
+from slime_model.training.stage import Callbacks, StageResult, StageRunner
 
 __all__ = ["SilentCallbacks", "StageResult", "TrainingAborted", "train"]
 

@@ -6,13 +6,7 @@ clips and steps at the boundary). At each optimizer step
 the statistics of all micro-batches and ranks are reduced once, written as a metrics line, and
 every `checkpoint_every` steps the resumable state is saved. A step whose gradients are not finite
 is discarded by ZeRO itself (its overflow check, on every rank alike); the trainer counts those and
-stops past `max_bad_steps`. A step left without a single sample (every row dropped) is handed to the
-same check (its loss made NaN), so nothing is learnt from nothing: it is logged with loss null and
-counted as empty. Rows dropped past `max_drop_ratio` of the rows the stage reads stop the stage as
-soon as the count is over (the share can only grow). A learning rate far too high can diverge with
-finite values (weights in the millions, loss flat); the trainable weights' RMS is compared with the
-stage's start at every checkpoint and at the end, and growth past `max_weight_growth` stops the stage
-before that state is saved or passed on.
+stops past `max_bad_steps`. Empty steps, dropped rows and diverging weights: guards.py.
 """
 
 from __future__ import annotations
@@ -36,16 +30,17 @@ from slime_model.training.collate import Collator, MicroBatch
 from slime_model.training.data import RankSlice, StageStream, estimated_lengths, make_loader
 from slime_model.training.distributed import DistInfo, all_reduce, barrier
 from slime_model.training.ds_config import batch_layout, deepspeed_config, is_zero3
+from slime_model.training.guards import (
+    check_bad_steps,
+    check_drops,
+    check_weight_growth,
+    no_samples,
+    poisoned_loss,
+    weight_rms,
+)
 from slime_model.training.model_init import load_stage_model, save_checkpoint_dir
 from slime_model.training.recipe import PlannedStage, TrainRecipe
 from slime_model.training.telemetry import METRICS, PLOT, StageTelemetry, peak_flops, plot_metrics, train_flops
-
-
-WEIGHT_RMS_FLOOR = 0.01  # growth is measured from at least this RMS (zero-initialised groups start at 0)
-
-
-class TrainingAborted(RuntimeError):
-    """Training cannot go on (e.g. too many non-finite steps); the message says why and what to do."""
 
 
 @dataclass
@@ -254,7 +249,7 @@ class StageRunner:
             if self.reapply_optimizer_settings:
                 self._reapply_optimizer_settings(engine)
         if counters.start_weight_rms is None:
-            counters.start_weight_rms = self._weight_rms(engine)
+            counters.start_weight_rms = weight_rms(engine.module)
         telemetry = StageTelemetry(self.stage_dir, self.dist.rank, step, self.report_to, self.planned.name, self.recipe.model_dump(mode="json"))
         if self.dist.is_main:
             self.callbacks.stage_started(self.planned.name, self.total_steps, step)
@@ -266,10 +261,10 @@ class StageRunner:
             inputs = batch.to(self.dist.device)
             lr = engine.get_lr()[0]
             boundary = engine.is_gradient_accumulation_boundary()
-            empty = boundary and _no_samples(stats.values["samples"] + len(batch.ids))
+            empty = boundary and no_samples(stats.values["samples"] + len(batch.ids))
             out = engine(**inputs, num_items_in_batch=max(batch.label_tokens, 1), use_cache=False, labelled_logits_only=True,
                          output_hidden_states=empty)
-            engine.backward(_poisoned(out) if empty else out.loss)
+            engine.backward(poisoned_loss(out) if empty else out.loss)
             engine.step()
             stats.add(batch, out, float(out.loss.detach()), patches * self._crops_encoded(inputs))
             if not boundary:
@@ -281,13 +276,9 @@ class StageRunner:
             telemetry.step(record, stats.dropped)
             if self.dist.is_main:
                 self.callbacks.step_done(record)
-            self._check_drops(counters)
-            if counters.skipped_steps > self.recipe.max_bad_steps:
-                raise TrainingAborted(
-                    f"stage {self.planned.name}: {counters.skipped_steps} optimizer steps had non-finite gradients and were skipped "
-                    f"(max_bad_steps is {self.recipe.max_bad_steps}); check the data, or rerun with a lower learning rate: "
-                    f"--resume --override {self.spec.name}.lr=LOWER"
-                )
+            check_drops(self.planned.name, counters.dropped_rows, counters.dropped, self.total_steps * self.layout.global_batch,
+                        self.recipe.max_drop_ratio, self.dist.rank, self.stage_dir)
+            check_bad_steps(self.planned.name, self.spec.name, counters.skipped_steps, self.recipe.max_bad_steps)
             if step % self.recipe.checkpoint_every == 0 and step < self.total_steps:
                 self._check_weights(engine, counters, step)
                 self._save_resumable(engine, step, counters)
@@ -303,39 +294,10 @@ class StageRunner:
             torch.cuda.empty_cache()
         return result
 
-    def _check_drops(self, counters: StageCounters) -> None:
-        planned = self.total_steps * self.layout.global_batch  # rows the whole stage reads, all ranks
-        if counters.dropped_rows > self.recipe.max_drop_ratio * planned:
-            reasons = ", ".join(f"{reason}: {n}" for reason, n in sorted(counters.dropped.items()))
-            raise TrainingAborted(
-                f"stage {self.planned.name}: {counters.dropped_rows} rows dropped so far, more than max_drop_ratio "
-                f"{self.recipe.max_drop_ratio} of the {planned} rows the stage reads (rank {self.dist.rank}: {reasons}; "
-                f"each row in {self.stage_dir / 'dropped-rank*.jsonl'}); repair the data and train into a new --out, "
-                "or rerun with --resume --override max_drop_ratio=R to accept the losses"
-            )
-
-    def _weight_rms(self, engine) -> float:
-        """Collective: root mean square of the trainable weights (ZeRO-3: of every rank's partition)."""
-        square_sum, count = 0.0, 0
-        for param in engine.module.parameters():
-            if param.requires_grad:
-                data = getattr(param, "ds_tensor", param.data)
-                square_sum += float(data.double().square().sum())
-                count += data.numel()
-        totals = all_reduce(torch.tensor([square_sum, float(count)]))  # ZeRO-2: every rank the same, ratio unchanged
-        return math.sqrt(totals[0].item() / max(totals[1].item(), 1.0))
-
     def _check_weights(self, engine, counters: StageCounters, step: int) -> None:
-        growth = self.recipe.max_weight_growth
-        if not growth:
-            return
-        start, now = counters.start_weight_rms, self._weight_rms(engine)
-        if not math.isfinite(now) or now > growth * max(start, WEIGHT_RMS_FLOOR):
-            raise TrainingAborted(
-                f"stage {self.planned.name}: the trainable weights' RMS grew from {start:.3g} to {now:.3g} by step {step}, "
-                f"more than max_weight_growth ({growth}x): learning rate {self.spec.optimizer.lr:g} is likely too high; "
-                f"delete {self.stage_dir} and rerun with --override {self.spec.name}.lr=LOWER"
-            )
+        """Collective: stop before a diverged state is saved or passed on."""
+        check_weight_growth(self.planned.name, self.spec.name, counters.start_weight_rms, weight_rms(engine.module),
+                            self.recipe.max_weight_growth, self.spec.optimizer.lr, step, self.stage_dir)
 
     def _record(self, engine, step: int, totals: dict[str, float], stats: StepStats, lr: float, seconds: float, applied: bool) -> dict[str, Any]:
         grad_norm = engine.get_global_grad_norm() if applied else None
@@ -399,18 +361,6 @@ class StageRunner:
             int(totals["tokens"]), int(totals["vision_tokens"]), "llm" in self.spec.trainable, "vision" in self.spec.trainable,
         )
         return flops / seconds / (peak * self.dist.world_size)
-
-
-def _no_samples(samples: int) -> bool:
-    """Collective: no rank has a sample left in this optimizer step."""
-    return all_reduce(torch.tensor([float(samples)]))[0].item() == 0
-
-
-def _poisoned(out) -> torch.Tensor:
-    """A loss whose gradients are NaN in every trainable parameter, so ZeRO's overflow check discards
-    the step. The dummy sample has no labelled token, so the loss alone reaches no parameter; the
-    last hidden state [B, L, H] does (every trainable group lies upstream of it)."""
-    return (out.loss + out.hidden_states[-1].float().mean()) * float("nan")
 
 
 def _count(module: torch.nn.Module) -> int:

@@ -100,9 +100,16 @@ def write_recipe(path: Path, **changes) -> Path:
     return path
 
 
+# Set in this process once a test trained in it (DeepSpeed needs them): a child that inherited them
+# would take itself for rank 0 of a launcher's world instead of a fresh single-process run.
+LAUNCHER_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
 def subprocess_env() -> dict[str, str]:
-    """Child processes import this checkout and use one thread each (two of them share 2 cores)."""
-    return {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    """Child processes import this checkout, start as a user's shell would (no launcher variables)
+    and use one thread each (two of them share 2 cores)."""
+    inherited = {k: v for k, v in os.environ.items() if k not in LAUNCHER_VARIABLES}
+    return {**inherited, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 
 def train_command(*args: str) -> list[str]:
