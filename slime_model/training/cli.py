@@ -89,7 +89,7 @@ def train(
     out: Annotated[Optional[Path], typer.Option("--out", help="Output folder; default runs/<recipe name>.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted stage from its last checkpoint.")] = False,
     verify: Annotated[Optional[bool], typer.Option("--verify/--no-verify", help="sha256 of every shard before the first step (default: for mix stages up to 2 GiB; size, footer and schema always).")] = None,
-    override: Annotated[Optional[list[str]], typer.Option("--override", help="Change an unfinished stage's optimizer setting (or max_bad_steps / max_drop_ratio) in a started run, e.g. 1b.lr=1e-4; recorded in OUT/train.json. Repeatable.")] = None,
+    override: Annotated[Optional[list[str]], typer.Option("--override", help="Change an unfinished stage's optimizer setting (or max_bad_steps / max_drop_ratio / max_weight_growth) in a started run, e.g. 1b.lr=1e-4; recorded in OUT/train.json. Repeatable.")] = None,
     report_to: Annotated[str, typer.Option("--report-to", help="none, tensorboard or wandb (needs that package).")] = "none",
     local_rank: Annotated[Optional[int], typer.Option("--local_rank", "--local-rank", hidden=True, help="Set by the deepspeed launcher.")] = None,
 ) -> None:

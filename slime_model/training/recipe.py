@@ -136,7 +136,7 @@ class TrainRecipe(_Strict):
         0.01, ge=0, le=1, description="share of a stage's rows that may be dropped (unreadable image, too long)"
     )
     max_weight_growth: float = Field(
-        100.0, ge=0, description="times the trainable weights' RMS may grow over a stage (from at least 0.01); 0 = no check"
+        100.0, ge=0, description="times the trainable weights' RMS may grow in a stage (from >= 0.01); 0 = no check"
     )
     stages: list[StageSpec] = Field(min_length=1)
     path: Path | None = Field(None, exclude=True, description="the recipe file (set by load_recipe)")

@@ -262,8 +262,8 @@ class StageRunner:
             lr = engine.get_lr()[0]
             boundary = engine.is_gradient_accumulation_boundary()
             empty = boundary and no_samples(stats.values["samples"] + len(batch.ids))
-            out = engine(**inputs, num_items_in_batch=max(batch.label_tokens, 1), use_cache=False, labelled_logits_only=True,
-                         output_hidden_states=empty)
+            out = engine(**inputs, num_items_in_batch=max(batch.label_tokens, 1), use_cache=False,
+                         labelled_logits_only=True, output_hidden_states=empty)
             engine.backward(poisoned_loss(out) if empty else out.loss)
             engine.step()
             stats.add(batch, out, float(out.loss.detach()), patches * self._crops_encoded(inputs))
@@ -276,8 +276,9 @@ class StageRunner:
             telemetry.step(record, stats.dropped)
             if self.dist.is_main:
                 self.callbacks.step_done(record)
-            check_drops(self.planned.name, counters.dropped_rows, counters.dropped, self.total_steps * self.layout.global_batch,
-                        self.recipe.max_drop_ratio, self.dist.rank, self.stage_dir)
+            planned_rows = self.total_steps * self.layout.global_batch
+            check_drops(self.planned.name, counters.dropped_rows, counters.dropped, planned_rows, self.recipe.max_drop_ratio,
+                        self.dist.rank, self.stage_dir)
             check_bad_steps(self.planned.name, self.spec.name, counters.skipped_steps, self.recipe.max_bad_steps)
             if step % self.recipe.checkpoint_every == 0 and step < self.total_steps:
                 self._check_weights(engine, counters, step)
@@ -334,7 +335,8 @@ class StageRunner:
         result = StageResult(
             name=self.planned.name, status="resumed" if resumed else "trained", steps=step, samples=counters.samples,
             tokens=counters.tokens, first_loss=counters.first_loss, final_loss=counters.final_loss, seconds=counters.seconds,
-            skipped_steps=counters.skipped_steps, empty_steps=counters.empty_steps, dropped_rows=_sum_over_ranks(counters.dropped), dummy_batches=counters.dummy_batches,
+            skipped_steps=counters.skipped_steps, empty_steps=counters.empty_steps,
+            dropped_rows=_sum_over_ranks(counters.dropped), dummy_batches=counters.dummy_batches,
             checkpoint=str(self.stage_dir), plot=str(self.stage_dir / PLOT),
         )
         if self.dist.is_main:

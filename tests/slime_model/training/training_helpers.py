@@ -135,7 +135,8 @@ def interrupted_run(mix: Path, root: Path, lr: float = 1e-3) -> tuple[Path, Path
 
     stage = {**load_recipe().model_dump(mode="json")["stages"][0], "max_steps": 3, "global_batch": 2, "micro_batch": 1}
     stage.update(alternate=False, optimizer={**stage["optimizer"], "lr": lr})
-    path = write_recipe(root / "recipe.yaml", stages=[stage], checkpoint_every=1, max_bad_steps=0, data={"num_workers": 0})
+    path = write_recipe(root / "recipe.yaml", stages=[stage], checkpoint_every=1, max_bad_steps=0,
+                        data={"num_workers": 0})
     forward, calls = SliMEForConditionalGeneration.forward, []
 
     def poisoned(self, *args, **kwargs):  # step 2 (micro-batches 3 and 4) gets a NaN loss
