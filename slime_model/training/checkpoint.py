@@ -10,13 +10,18 @@
       COMPLETE.json               written last: the stage is done and a rerun skips it
 
 The trainer's own files are JSON and safetensors. DeepSpeed's files are its own `torch.save` format,
-which it loads with `torch.load(weights_only=False)` (pickle): resume only from checkpoints you wrote.
-The stage's weights are safetensors.
+which DeepSpeed 0.19 loads with `torch.load(weights_only=False)`: a pickle that may run any code. The
+trainer loads them with `weights_only=True` instead (its checkpoint engine's `load` replaced for the
+resume), allowing only tensors, plain containers and the few DeepSpeed value classes its ZeRO
+optimizers save (`DEEPSPEED_STATE_CLASSES`); anything else refuses the resume, naming the file,
+before a single step runs. The stage's weights are safetensors.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
+import pickle
 import random
 import shutil
 from pathlib import Path
@@ -111,11 +116,48 @@ def load_resume_checkpoint(engine, stage_dir: Path, tag: str, rank: int, world_s
         raise ValueError(
             f"{root / tag} was written by {state['world_size']} processes; resume with the same number (now {world_size})"
         )
+    engine.checkpoint_engine.load = weights_only_load  # every DeepSpeed resume read goes through it
     path, _ = engine.load_checkpoint(str(root), tag=tag)
     if path is None:
         raise ValueError(f"DeepSpeed could not load the checkpoint {root / tag}")
     restore_rng(load_file(str(root / tag / f"rng-rank{rank}.safetensors")), state.pop("rng"))
     return state
+
+
+# Classes DeepSpeed 0.19's ZeRO optimizers pickle besides tensors and containers: plain values, no
+# code runs to rebuild them (instances get their __dict__ set; enums and dataclasses of ints).
+DEEPSPEED_STATE_CLASSES = (
+    "deepspeed.runtime.fp16.loss_scaler:LossScaler",
+    "deepspeed.runtime.fp16.loss_scaler:DynamicLossScaler",
+    "deepspeed.runtime.zero.config:ZeroStageEnum",
+    "deepspeed.utils.tensor_fragment:fragment_address",
+)
+
+
+class UntrustedCheckpointError(ValueError):
+    """A resume file holds something other than tensors and known DeepSpeed state: it is not loaded."""
+
+
+def _state_classes() -> list[type]:
+    classes = []
+    for name in DEEPSPEED_STATE_CLASSES:
+        module, attr = name.split(":")
+        classes.append(getattr(importlib.import_module(module), attr))
+    return classes
+
+
+def weights_only_load(path: str, map_location=None) -> Any:
+    """DeepSpeed's checkpoint-engine `load`, without pickle's code execution."""
+    with torch.serialization.safe_globals(_state_classes()):
+        try:
+            return torch.load(path, map_location=map_location, weights_only=True)
+        except pickle.UnpicklingError as err:
+            lines = str(err).splitlines()
+            reason = next((line.strip() for line in lines if "Unsupported global" in line), lines[0])
+            raise UntrustedCheckpointError(
+                f"{path} holds more than tensors and DeepSpeed state, so it was not loaded ({reason}); "
+                "resume only from checkpoints this trainer wrote, or delete the stage folder to restart the stage"
+            ) from None
 
 
 def remove_resume_checkpoints(stage_dir: Path) -> None:

@@ -63,6 +63,7 @@ def stage_table(result) -> Table:
         ("loss first → last", f"{_loss(result.first_loss)} → {_loss(result.final_loss)}"),
         ("time / samples per s", f"{result.seconds:.1f} s / {rate:.2f}"),
         ("skipped (non-finite) steps", str(result.skipped_steps)),
+        ("skipped empty steps (every row dropped)", str(result.empty_steps)),
         ("dropped rows", dropped),
         ("batches given a dummy image", str(result.dummy_batches)),
         ("checkpoint", result.checkpoint),
@@ -87,6 +88,8 @@ def train(
     recipe: Annotated[Optional[Path], typer.Option("--recipe", help="Training recipe; default pipelines/train/tiny.yaml (tiny model, CPU, minutes).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Output folder; default runs/<recipe name>.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted stage from its last checkpoint.")] = False,
+    verify: Annotated[Optional[bool], typer.Option("--verify/--no-verify", help="sha256 of every shard before the first step (default: for mix stages up to 2 GiB; size, footer and schema always).")] = None,
+    override: Annotated[Optional[list[str]], typer.Option("--override", help="Change an unfinished stage's optimizer setting (or max_bad_steps / max_drop_ratio / max_weight_growth) in a started run, e.g. 1b.lr=1e-4; recorded in OUT/train.json. Repeatable.")] = None,
     report_to: Annotated[str, typer.Option("--report-to", help="none, tensorboard or wandb (needs that package).")] = "none",
     local_rank: Annotated[Optional[int], typer.Option("--local_rank", "--local-rank", hidden=True, help="Set by the deepspeed launcher.")] = None,
 ) -> None:
@@ -94,10 +97,13 @@ def train(
 
     Example: slime-model train --data manifests/mix.json
 
+    Example (after "non-finite gradients" in stage 1b): slime-model train --data manifests/mix.json --resume --override 1b.lr=1e-4
+
     Example (8 GPUs): torchrun --nproc_per_node 8 -m slime_model.training --data manifests/mix.json --recipe pipelines/train/slime-vicuna-7b.yaml
     """
     from transformers.utils import logging as transformers_logging
 
+    from slime_model.training.overrides import parse_overrides
     from slime_model.training.recipe import load_recipe
     from slime_model.training.runner import TrainingAborted
     from slime_model.training.runner import train as run_training
@@ -111,7 +117,7 @@ def train(
     out = out or Path("runs") / loaded.name
     transformers_logging.disable_progress_bar()  # one rich bar per stage instead of one tqdm bar per load/save
     try:
-        run_training(data, loaded, out, resume=resume, report_to=report_to, callbacks=ConsoleCallbacks())
+        run_training(data, loaded, out, resume=resume, verify=verify, overrides=parse_overrides(override or []), report_to=report_to, callbacks=ConsoleCallbacks())
     except TrainingAborted as err:
         console.print(styled(("training stopped:", "bold red"), f" {err}"))
         raise typer.Exit(1) from None

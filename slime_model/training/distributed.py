@@ -1,16 +1,19 @@
 """Process group set-up for one process, `torchrun`, the `deepspeed` launcher and multi-node hostfiles.
 
 The launchers export RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT; a plain
-`slime-model train` gets single-process defaults, so the same entry point runs everywhere. NCCL on
+`slime-model train` gets single-process defaults (a world of one meeting through a temp file), so the
+same entry point runs everywhere. NCCL on
 GPUs, gloo on CPU.
 """
 
 from __future__ import annotations
 
 import os
-import socket
+import tempfile
+import uuid
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -25,12 +28,6 @@ class DistInfo:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _skip_cpu_shm_kernel() -> None:
@@ -52,10 +49,9 @@ def init_distributed() -> DistInfo:
     import deepspeed
     import deepspeed.comm as dist
 
-    if "RANK" not in os.environ:  # not launched by torchrun / deepspeed: a world of one
+    alone = "RANK" not in os.environ  # not launched by torchrun / deepspeed: a world of one
+    if alone:
         os.environ.update(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0")
-        os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
-        os.environ.setdefault("MASTER_PORT", str(_free_port()))
     # DeepSpeed's ZeRO calls torch collectives torch now calls deprecated; nothing a user can act on.
     warnings.filterwarnings("ignore", message=r"`torch\.distributed\.\w+` is deprecated", category=FutureWarning)
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -66,8 +62,30 @@ def init_distributed() -> DistInfo:
         _skip_cpu_shm_kernel()
         device, backend = torch.device("cpu"), "gloo"
     if not dist.is_initialized():
-        deepspeed.init_distributed(dist_backend=backend)
+        if alone:  # the rendezvous is a new file, not a TCP port (a port picked free can be taken by
+            # another process before the store binds it: EADDRINUSE on a busy machine)
+            store = Path(tempfile.gettempdir()) / f"slime-dist-{os.getpid()}-{uuid.uuid4().hex}"
+            deepspeed.init_distributed(dist_backend=backend, auto_mpi_discovery=False, init_method=f"file://{store}",
+                                       rank=0, world_size=1)
+        else:
+            deepspeed.init_distributed(dist_backend=backend)
     return DistInfo(rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=local_rank, device=device)
+
+
+def cpu_threads(cores: int, local_ranks: int, data_workers: int) -> int:
+    """Intra-op threads per rank on CPU: the cores left after the DataLoader workers, shared by the
+    ranks of this node (at least 1). torch's default (every core, per process) oversubscribes
+    the cores as soon as a data worker or a second rank runs; OpenMP threads then spin waiting for
+    each other, which costs 3x the CPU time of the tiny recipe on a busy 2-core machine."""
+    return max(1, (cores - local_ranks * data_workers) // max(local_ranks, 1))
+
+
+def set_cpu_threads(dist: DistInfo, data_workers: int) -> None:
+    """On CPU, size torch's thread pool with `cpu_threads` unless the user chose (OMP_NUM_THREADS)."""
+    if dist.device.type != "cpu" or "OMP_NUM_THREADS" in os.environ:
+        return
+    local_ranks = int(os.environ.get("LOCAL_WORLD_SIZE") or os.environ.get("LOCAL_SIZE") or "1")  # torchrun / deepspeed
+    torch.set_num_threads(cpu_threads(len(os.sched_getaffinity(0)), local_ranks, data_workers))
 
 
 def barrier() -> None:

@@ -140,6 +140,12 @@ class TrainRecipe(_Strict):
     checkpoint_every: int = Field(500, ge=1, description="optimizer steps between resumable checkpoints")
     keep_checkpoints: int = Field(2, ge=1, description="resumable checkpoints kept per stage")
     max_bad_steps: int = Field(10, ge=0, description="skipped non-finite steps tolerated per stage before aborting")
+    max_drop_ratio: float = Field(
+        0.01, ge=0, le=1, description="share of a stage's rows that may be dropped (unreadable image, too long)"
+    )
+    max_weight_growth: float = Field(
+        100.0, ge=0, description="times the trainable weights' RMS may grow in a stage (from >= 0.01); 0 = no check"
+    )
     stages: list[StageSpec] = Field(min_length=1)
     path: Path | None = Field(None, exclude=True, description="the recipe file (set by load_recipe)")
 

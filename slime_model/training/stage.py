@@ -6,7 +6,7 @@ clips and steps at the boundary). At each optimizer step
 the statistics of all micro-batches and ranks are reduced once, written as a metrics line, and
 every `checkpoint_every` steps the resumable state is saved. A step whose gradients are not finite
 is discarded by ZeRO itself (its overflow check, on every rank alike); the trainer counts those and
-stops past `max_bad_steps`.
+stops past `max_bad_steps`. Empty steps, dropped rows and diverging weights: guards.py.
 """
 
 from __future__ import annotations
@@ -30,14 +30,18 @@ from slime_model.training.collate import Collator, MicroBatch
 from slime_model.training.data import RankSlice, StageStream, estimated_lengths, make_loader
 from slime_model.training.distributed import DistInfo, all_reduce, barrier
 from slime_model.training.ds_config import batch_layout, deepspeed_config, is_zero3
+from slime_model.training.guards import (
+    check_bad_steps,
+    check_drops,
+    check_weight_growth,
+    no_samples,
+    poisoned_loss,
+    weight_rms,
+)
 from slime_model.training.lora import add_lora, merge_state_dict, restrict_llm_to_adapters, save_adapters
 from slime_model.training.model_init import load_stage_model, save_checkpoint_dir
 from slime_model.training.recipe import PlannedStage, TrainRecipe
 from slime_model.training.telemetry import METRICS, PLOT, StageTelemetry, peak_flops, plot_metrics, train_flops
-
-
-class TrainingAborted(RuntimeError):
-    """Training cannot go on (e.g. too many non-finite steps); the message says why and what to do."""
 
 
 @dataclass
@@ -51,6 +55,7 @@ class StageResult:
     final_loss: float | None = None
     seconds: float = 0.0
     skipped_steps: int = 0
+    empty_steps: int = 0
     dropped_rows: dict[str, int] = field(default_factory=dict)  # by reason, all ranks
     dummy_batches: int = 0
     checkpoint: str = ""
@@ -101,8 +106,9 @@ class StepStats:
         return dict(zip(STAT_FIELDS, totals.tolist(), strict=True))
 
     def mean_loss(self, totals: dict[str, float]) -> float | None:
-        """Mean micro-batch loss over the step, None when any micro-batch was not finite."""
-        return totals["loss_sum"] / totals["micro"] if totals["finite"] == totals["micro"] else None
+        """Mean micro-batch loss over the step, None when any micro-batch was not finite or no sample was left."""
+        usable = totals["finite"] == totals["micro"] and totals["samples"] > 0
+        return totals["loss_sum"] / totals["micro"] if usable else None
 
 
 @dataclass
@@ -111,18 +117,24 @@ class StageCounters:
 
     samples: int = 0
     tokens: int = 0
-    skipped_steps: int = 0
+    skipped_steps: int = 0  # non-finite gradients
+    empty_steps: int = 0  # no sample left on any rank: not applied either
     dummy_batches: int = 0
     seconds: float = 0.0
     first_loss: float | None = None
     final_loss: float | None = None
     dropped: dict[str, int] = field(default_factory=dict)  # this rank's, by reason
+    dropped_rows: int = 0  # all ranks
+    start_weight_rms: float | None = None  # the trainable weights' RMS when the stage started
 
     def add(self, totals: dict[str, float], stats: StepStats, seconds: float, applied: bool, loss: float | None) -> None:
         self.samples += int(totals["samples"])
         self.tokens += int(totals["tokens"])
         self.dummy_batches += int(totals["dummy"])
-        self.skipped_steps += not applied
+        empty = totals["samples"] == 0
+        self.empty_steps += empty
+        self.skipped_steps += not applied and not empty
+        self.dropped_rows += int(totals["dropped"])
         self.seconds += seconds
         for _, reason in stats.dropped:
             self.dropped[reason] = self.dropped.get(reason, 0) + 1
@@ -134,10 +146,12 @@ class StageCounters:
 # ---- the stage ------------------------------------------------------------------------------------
 class StageRunner:
     def __init__(self, recipe: TrainRecipe, planned: PlannedStage, index: int, data_dir: Path, previous: Path,
-                 stage_dir: Path, dist: DistInfo, report_to: str, callbacks: Callbacks) -> None:
+                 stage_dir: Path, dist: DistInfo, report_to: str, callbacks: Callbacks,
+                 reapply_optimizer_settings: bool = False) -> None:
         self.recipe, self.planned, self.spec, self.index = recipe, planned, planned.spec, index
         self.data_dir, self.previous, self.stage_dir = data_dir, previous, stage_dir
         self.dist, self.report_to, self.callbacks = dist, report_to, callbacks
+        self.reapply_optimizer_settings = reapply_optimizer_settings  # `--override`n: the checkpoint's are stale
         self.layout = batch_layout(planned.name, self.spec.global_batch, self.spec.micro_batch, dist.world_size)
         shards = ShardSet(data_dir)
         self.rank_slice = RankSlice(tuple(s["rows"] for s in shards.manifest["shards"]), self.layout.micro_batch, dist.world_size, dist.rank)
@@ -188,7 +202,21 @@ class StageRunner:
         decay = [p for p in params if len(getattr(p, "ds_shape", p.shape)) >= 2]
         plain = [p for p in params if len(getattr(p, "ds_shape", p.shape)) < 2]
         wanted = [{"params": decay, "weight_decay": self.spec.optimizer.weight_decay}, {"params": plain, "weight_decay": 0.0}]
+        self._decays = [group is wanted[0] for group in wanted if group["params"]]  # per kept group: the decaying one?
         return [group for group in wanted if group["params"]]
+
+    def _reapply_optimizer_settings(self, engine) -> None:
+        """After a resume: the recipe's (overridden) optimizer settings replace those the checkpoint
+        restored; Adam's moments and the schedule's position stay. The schedule's shape (warm-up,
+        cosine) is the recipe's already: its functions are built here, never saved."""
+        opt, scheduler = self.spec.optimizer, engine.lr_scheduler
+        scheduler.base_lrs = [opt.lr] * len(scheduler.base_lrs)
+        groups = engine.optimizer.param_groups
+        for group, decays, factor in zip(groups, self._decays, scheduler.lr_lambdas, strict=True):
+            group.update(initial_lr=opt.lr, lr=opt.lr * factor(scheduler.last_epoch), betas=opt.betas, eps=opt.eps,
+                         weight_decay=opt.weight_decay if decays else 0.0)
+        scheduler._last_lr = [group["lr"] for group in groups]
+        engine.optimizer.clip_grad = opt.max_grad_norm
 
     def _schedule(self):
         from transformers import get_constant_schedule_with_warmup, get_cosine_schedule_with_warmup
@@ -223,6 +251,10 @@ class StageRunner:
         if latest is not None:
             state = ckpt.load_resume_checkpoint(engine, self.stage_dir, latest["tag"], self.dist.rank, self.dist.world_size)
             step, position, counters = state["step"], state["micro_batches"], StageCounters(**state["counters"])
+            if self.reapply_optimizer_settings:
+                self._reapply_optimizer_settings(engine)
+        if counters.start_weight_rms is None:
+            counters.start_weight_rms = weight_rms(engine.module)
         telemetry = StageTelemetry(self.stage_dir, self.dist.rank, step, self.report_to, self.planned.name, self.recipe.model_dump(mode="json"))
         if self.dist.is_main:
             self.callbacks.stage_started(self.planned.name, self.total_steps, step)
@@ -233,9 +265,11 @@ class StageRunner:
         for batch in make_loader(self._stream(position), self.recipe.data.num_workers):
             inputs = batch.to(self.dist.device)
             lr = engine.get_lr()[0]
-            out = engine(**inputs, num_items_in_batch=max(batch.label_tokens, 1), use_cache=False, labelled_logits_only=True)
-            engine.backward(out.loss)
             boundary = engine.is_gradient_accumulation_boundary()
+            empty = boundary and no_samples(stats.values["samples"] + len(batch.ids))
+            out = engine(**inputs, num_items_in_batch=max(batch.label_tokens, 1), use_cache=False,
+                         labelled_logits_only=True, output_hidden_states=empty)
+            engine.backward(poisoned_loss(out) if empty else out.loss)
             engine.step()
             stats.add(batch, out, float(out.loss.detach()), patches * self._crops_encoded(inputs))
             if not boundary:
@@ -247,16 +281,17 @@ class StageRunner:
             telemetry.step(record, stats.dropped)
             if self.dist.is_main:
                 self.callbacks.step_done(record)
-            if counters.skipped_steps > self.recipe.max_bad_steps:
-                raise TrainingAborted(
-                    f"stage {self.planned.name}: {counters.skipped_steps} optimizer steps had non-finite gradients and were skipped "
-                    f"(max_bad_steps is {self.recipe.max_bad_steps}); lower the learning rate or check the data, then rerun with --resume"
-                )
+            planned_rows = self.total_steps * self.layout.global_batch
+            check_drops(self.planned.name, counters.dropped_rows, counters.dropped, planned_rows, self.recipe.max_drop_ratio,
+                        self.dist.rank, self.stage_dir)
+            check_bad_steps(self.planned.name, self.spec.name, counters.skipped_steps, self.recipe.max_bad_steps)
             if step % self.recipe.checkpoint_every == 0 and step < self.total_steps:
+                self._check_weights(engine, counters, step)
                 self._save_resumable(engine, step, counters)
             stats, clock = StepStats(), time.perf_counter()
 
         telemetry.close()
+        self._check_weights(engine, counters, step)
         result = self._finish(engine, zero3, step, counters, resumed=latest is not None)
         engine.destroy()
         del engine
@@ -264,6 +299,11 @@ class StageRunner:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
         return result
+
+    def _check_weights(self, engine, counters: StageCounters, step: int) -> None:
+        """Collective: stop before a diverged state is saved or passed on."""
+        check_weight_growth(self.planned.name, self.spec.name, counters.start_weight_rms, weight_rms(engine.module),
+                            self.recipe.max_weight_growth, self.spec.optimizer.lr, step, self.stage_dir)
 
     def _record(self, engine, step: int, totals: dict[str, float], stats: StepStats, lr: float, seconds: float, applied: bool) -> dict[str, Any]:
         grad_norm = engine.get_global_grad_norm() if applied else None
@@ -281,6 +321,7 @@ class StageRunner:
             "local_kept": totals["kept_sum"] / totals["kept_images"] if totals["kept_images"] else None,
             "mfu": self._mfu(engine, totals, seconds),
             "skipped": not applied,
+            "empty": totals["samples"] == 0,
             "dropped_rows": int(totals["dropped"]),
             "dummy_batches": int(totals["dummy"]),
             "batch": xxhash.xxh3_64_hexdigest("\n".join(stats.ids).encode()),  # rank 0's rows
@@ -305,7 +346,8 @@ class StageRunner:
         result = StageResult(
             name=self.planned.name, status="resumed" if resumed else "trained", steps=step, samples=counters.samples,
             tokens=counters.tokens, first_loss=counters.first_loss, final_loss=counters.final_loss, seconds=counters.seconds,
-            skipped_steps=counters.skipped_steps, dropped_rows=_sum_over_ranks(counters.dropped), dummy_batches=counters.dummy_batches,
+            skipped_steps=counters.skipped_steps, empty_steps=counters.empty_steps,
+            dropped_rows=_sum_over_ranks(counters.dropped), dummy_batches=counters.dummy_batches,
             checkpoint=str(self.stage_dir), plot=str(self.stage_dir / PLOT),
         )
         if self.dist.is_main:

@@ -1,11 +1,11 @@
 """Per-step telemetry: a JSONL line per optimizer step, TensorBoard / Weights & Biases, MFU, the stage plot.
 
 `metrics.jsonl` (rank 0, one JSON object per step) holds: step, epoch, loss (null on a skipped
-non-finite step), lr, grad_norm, samples, tokens, samples_per_s, tokens_per_s,
+non-finite or empty step), lr, grad_norm, samples, tokens, samples_per_s, tokens_per_s,
 visual_tokens_per_sample, local_kept (share of local tokens the selector kept), mfu (GPU only),
-skipped (DeepSpeed discarded the step), dropped_rows, dummy_batches and batch (a hash of the row
-ids, to compare runs). A resumed stage first cuts the file back to its checkpoint's step, so
-every step appears once.
+skipped (DeepSpeed discarded the step), empty (no sample was left, so it was skipped), dropped_rows,
+dummy_batches and batch (a hash of the row ids, to compare runs). A resumed stage first cuts the
+file back to its checkpoint's step, so every step appears once.
 """
 
 from __future__ import annotations

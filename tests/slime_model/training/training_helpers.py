@@ -88,6 +88,7 @@ def write_recipe(path: Path, **changes) -> Path:
     """The tiny recipe with top-level `changes`; `stages` may be a list of per-stage overrides or
     replace the stage list (then each item is a full stage)."""
     recipe = load_recipe().model_dump(mode="json")
+    recipe["max_drop_ratio"] = 0.25  # the test mix's SFT stage has one corrupt image in 24 rows
     stage_changes = changes.pop("stage_changes", None)
     recipe.update(changes)
     if stage_changes is not None:
@@ -99,9 +100,16 @@ def write_recipe(path: Path, **changes) -> Path:
     return path
 
 
+# Set in this process once a test trained in it (DeepSpeed needs them): a child that inherited them
+# would take itself for rank 0 of a launcher's world instead of a fresh single-process run.
+LAUNCHER_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
 def subprocess_env() -> dict[str, str]:
-    """Child processes import this checkout and use one thread each (two of them share 2 cores)."""
-    return {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    """Child processes import this checkout, start as a user's shell would (no launcher variables)
+    and use one thread each (two of them share 2 cores)."""
+    inherited = {k: v for k, v in os.environ.items() if k not in LAUNCHER_VARIABLES}
+    return {**inherited, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 
 def train_command(*args: str) -> list[str]:
@@ -115,3 +123,31 @@ def run(cmd: list[str], timeout: float) -> subprocess.CompletedProcess:
 def metrics(stage_dir: Path) -> list[dict]:
     path = stage_dir / "metrics.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+
+
+def interrupted_run(mix: Path, root: Path, lr: float = 1e-3) -> tuple[Path, Path]:
+    """A one-stage run (stage 1a, 3 steps, a checkpoint every step) stopped after step 2 by a NaN step
+    past max_bad_steps 0: OUT/stage-1a holds the step-1 checkpoint. Returns (out, recipe file)."""
+    import pytest
+
+    from slime_model.modeling import SliMEForConditionalGeneration
+    from slime_model.training.runner import TrainingAborted, train
+
+    stage = {**load_recipe().model_dump(mode="json")["stages"][0], "max_steps": 3, "global_batch": 2, "micro_batch": 1}
+    stage.update(alternate=False, optimizer={**stage["optimizer"], "lr": lr})
+    path = write_recipe(root / "recipe.yaml", stages=[stage], checkpoint_every=1, max_bad_steps=0,
+                        data={"num_workers": 0})
+    forward, calls = SliMEForConditionalGeneration.forward, []
+
+    def poisoned(self, *args, **kwargs):  # step 2 (micro-batches 3 and 4) gets a NaN loss
+        out = forward(self, *args, **kwargs)
+        calls.append(1)
+        if 3 <= len(calls) <= 4:
+            out.loss = out.loss * float("nan")
+        return out
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(SliMEForConditionalGeneration, "forward", poisoned)
+        with pytest.raises(TrainingAborted):
+            train(mix, load_recipe(path), root / "out")
+    return root / "out", path
