@@ -77,10 +77,12 @@ class SliMELmmsEval(lmms):
         super().__init__()
         if kwargs:
             raise ValueError(f"unknown model_args for {MODEL_ID}: {', '.join(sorted(kwargs))}")
+        if not str(batch_size).isdigit() or int(batch_size) < 1:  # lmms-eval's --batch_size also allows "auto"
+            raise ValueError(f"{MODEL_ID} takes a whole number of requests per batch, got --batch_size {batch_size}")
+        self.batch_size = int(batch_size)
         self.model, self.processor = load_checkpoint(pretrained)
         if device is not None:
             self.model.to(torch.device(device))
-        self.batch_size = int(batch_size)
 
     def _request(self, instance: Instance) -> GenerationRequest:
         _, doc_to_messages, gen_kwargs, doc_id, task, split = instance.args

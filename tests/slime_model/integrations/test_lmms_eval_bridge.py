@@ -4,7 +4,6 @@ uses lmms-eval's own POPE prompt, scorer and aggregations, over a tiny checkpoin
 
 from __future__ import annotations
 
-from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import pytest
@@ -33,6 +32,7 @@ POPE_ROWS = [
 TASK_YAML = """task: slime_pope_excerpt
 dataset_path: parquet
 dataset_kwargs:
+  cache_dir: {cache}
   data_files:
     test: {data}
 test_split: test
@@ -67,12 +67,19 @@ def checkpoint(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def bridge(checkpoint) -> SliMELmmsEval:
-    """The class the entry point names, resolved by an lmms-eval registry from pyproject.toml's declaration."""
+def bridge(checkpoint, tmp_path_factory, monkeypatch) -> SliMELmmsEval:
+    """Found as `lmms-eval --model slime_model` finds it: lmms-eval's registry reads the `lmms_eval.models`
+    entry points of the installed distributions; here one whose entry points are pyproject.toml's table."""
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]["lmms_eval.models"]
-    entry = EntryPoint(name=MODEL_ID, value=declared[MODEL_ID], group="lmms_eval.models")
+    site = tmp_path_factory.mktemp("site")
+    dist_info = site / "slime_bridge_probe-0.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: slime-bridge-probe\nVersion: 0\n")
+    lines = [f"{name} = {value}" for name, value in declared.items()]
+    (dist_info / "entry_points.txt").write_text("\n".join(["[lmms_eval.models]", *lines, ""]))
+    monkeypatch.syspath_prepend(str(site))
     registry = ModelRegistryV2()
-    registry.register_manifest(entry.load()())
+    registry.load_entrypoint_manifests()
     model_class = registry.get_model_class(MODEL_ID)  # also checks it is a chat lmms (is_simple False)
     return model_class.create_from_arg_string(f"pretrained={checkpoint},batch_size=3")
 
@@ -87,7 +94,8 @@ def pope_task(tmp_path) -> Path:
     rows = {**dict(zip(names, map(list, columns), strict=True)), "image": images}
     Dataset.from_dict(rows, features=features).to_parquet(tmp_path / "test.parquet")
     (tmp_path / "utils.py").write_text("from lmms_eval.tasks.pope.utils import *  # noqa: F403\n")
-    yaml = TASK_YAML.format(data=tmp_path / "test.parquet", suffix=POPE_SUFFIX.replace("\n", "\\n"))
+    suffix = POPE_SUFFIX.replace("\n", "\\n")
+    yaml = TASK_YAML.format(data=tmp_path / "test.parquet", cache=tmp_path / "hf-datasets", suffix=suffix)
     (tmp_path / "slime_pope_excerpt.yaml").write_text(yaml)
     return tmp_path
 
@@ -101,7 +109,7 @@ def test_lmms_eval_scores_the_answers_generate_batch_gives(bridge, checkpoint, p
         bootstrap_iters=0,
     )
     samples = sorted(results["samples"]["slime_pope_excerpt"], key=lambda s: s["doc_id"])
-    dataset = Dataset.from_parquet(str(pope_task / "test.parquet"))
+    dataset = Dataset.from_parquet(str(pope_task / "test.parquet"), cache_dir=str(pope_task / "hf-datasets"))
     model, processor = load_checkpoint(checkpoint)  # simple_evaluate ends with lm.clean(), which frees the model
     expected = generate_batch(
         model,
@@ -160,3 +168,9 @@ def test_likelihood_tasks_are_refused_by_name(bridge):
     instance = Instance("loglikelihood", ("ctx", "cont"), 0, {"task": "scienceqa_img_ppl", "doc_id": 0, "repeats": 1})
     with pytest.raises(NotImplementedError, match="generate_until tasks only; scienceqa_img_ppl scores by"):
         bridge.loglikelihood([instance])
+
+
+@pytest.mark.parametrize("batch_size", ["auto", "0"])
+def test_batch_size_must_be_a_whole_number(checkpoint, batch_size):
+    with pytest.raises(ValueError, match=f"whole number of requests per batch, got --batch_size {batch_size}"):
+        SliMELmmsEval.create_from_arg_string(f"pretrained={checkpoint}", {"batch_size": batch_size})
