@@ -10,9 +10,8 @@ import pytest
 import tomllib
 from datasets import Dataset, Features, Image, Value
 from lmms_eval.api.instance import Instance
-from lmms_eval.evaluator import simple_evaluate
 from lmms_eval.models.registry_v2 import ModelRegistryV2
-from lmms_eval.tasks import TaskManager
+from PIL import ImageFile
 
 from slime_model.generation import GenerationRequest, generate_batch, load_checkpoint
 from slime_model.integrations.lmms_eval import MODEL_ID, SliMELmmsEval, messages_to_request
@@ -100,7 +99,13 @@ def pope_task(tmp_path) -> Path:
     return tmp_path
 
 
-def test_lmms_eval_scores_the_answers_generate_batch_gives(bridge, checkpoint, pope_task):
+def test_lmms_eval_scores_the_answers_generate_batch_gives(bridge, checkpoint, pope_task, monkeypatch):
+    # Importing lmms_eval.api.task sets PIL's ImageFile.LOAD_TRUNCATED_IMAGES = True for the whole process: imported
+    # here, and the flag restored after the test, so the tests that reject truncated images still see PIL's default.
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", ImageFile.LOAD_TRUNCATED_IMAGES)
+    from lmms_eval.evaluator import simple_evaluate
+    from lmms_eval.tasks import TaskManager
+
     results = simple_evaluate(
         model=bridge,
         tasks=["slime_pope_excerpt"],
