@@ -205,8 +205,15 @@ def text_ours(n: int, min_jaccard: float, verify: str) -> dict:
         zeros = np.zeros(len(texts), np.uint64)
         ids = pa.array([f"q/{i:07d}" for i in range(len(texts))])
         sigs = Signatures(
-            ids, np.zeros(len(texts), bool), zeros, zeros, zeros.astype(np.int64), text_key, np.arange(len(texts)),
-            text_array, minhash,
+            ids,
+            np.zeros(len(texts), bool),
+            zeros,
+            zeros,
+            zeros.astype(np.int64),
+            text_key,
+            np.arange(len(texts)),
+            text_array,
+            minhash,
         )
         pairs = [np.stack([i, j]) for i, j in dedup.pairs(sigs)]
     else:

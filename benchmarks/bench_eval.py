@@ -49,8 +49,13 @@ def main() -> None:
     parser.add_argument("--configs", nargs="+", default=["tiny", "small"], choices=["tiny", "small", "clip-l"])
     parser.add_argument("--samples", type=int, default=32)
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--max-new-tokens", type=int, nargs="+", default=[16, 128],
-                        help="answer lengths to time: short (VQA, multiple choice) and long (MM-Vet, LLaVA-Bench)")
+    parser.add_argument(
+        "--max-new-tokens",
+        type=int,
+        nargs="+",
+        default=[16, 128],
+        help="answer lengths to time: short (VQA, multiple choice) and long (MM-Vet, LLaVA-Bench)",
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (1: steadier on a shared machine)")
@@ -59,8 +64,14 @@ def main() -> None:
     console = Console()
     spec = load_benchmarks()["synth_heldout"]
     table = Table(title=f"eval throughput, {args.samples} samples, {args.device} {args.dtype}")
-    columns = ("config", "max new tokens", "batch 1 samples/s", f"batch {args.batch} samples/s", "ratio",
-               "same predictions")
+    columns = (
+        "config",
+        "max new tokens",
+        "batch 1 samples/s",
+        f"batch {args.batch} samples/s",
+        "ratio",
+        "same predictions",
+    )
     for column in columns:
         table.add_column(column)
     with tempfile.TemporaryDirectory() as tmp:
@@ -77,8 +88,14 @@ def main() -> None:
                 out = Path(tmp) / f"{name}-{tokens}"
                 alone, alone_predictions = timed_run(spec, items, model, processor, out / "1", 1, tokens)
                 batched, batched_predictions = timed_run(spec, items, model, processor, out / "b", args.batch, tokens)
-                table.add_row(name, str(tokens), f"{len(items) / alone:.2f}", f"{len(items) / batched:.2f}",
-                              f"{alone / batched:.2f}x", str(alone_predictions == batched_predictions))
+                table.add_row(
+                    name,
+                    str(tokens),
+                    f"{len(items) / alone:.2f}",
+                    f"{len(items) / batched:.2f}",
+                    f"{alone / batched:.2f}x",
+                    str(alone_predictions == batched_predictions),
+                )
     console.print(table)
 
 

@@ -63,10 +63,13 @@ ROWS_PER_OUTPUT_SHARD = 1_000
 HYGIENE = [
     {"step": "exact_dedup"},
     {"step": "near_dedup", "max_hamming": 6, "min_jaccard": 0.8},
-    {"step": "decontaminate", "benchmarks": [
-        {"format": "mathvista", "path": "{package}/corpus/benchmarks/mathvista/data/testmini.json"},
-        {"format": "mmmu", "path": "{package}/corpus/benchmarks/mmmu/mmmu/answer_dict_val.json"},
-    ]},
+    {
+        "step": "decontaminate",
+        "benchmarks": [
+            {"format": "mathvista", "path": "{package}/corpus/benchmarks/mathvista/data/testmini.json"},
+            {"format": "mmmu", "path": "{package}/corpus/benchmarks/mmmu/mmmu/answer_dict_val.json"},
+        ],
+    },
 ]
 
 
@@ -131,13 +134,20 @@ def source_table(
         return pa.array(np.full(n, value, dtype=object), pa.string()) if value is not None else pa.nulls(n, pa.string())
 
     columns = {
-        "id": ids, "source": strings(source), "split": strings("train"), "conversations": conversations,
-        "task": strings(task), "image": image,
-        "width": pa.array(sizes[pick, 0]), "height": pa.array(sizes[pick, 1]),
+        "id": ids,
+        "source": strings(source),
+        "split": strings("train"),
+        "conversations": conversations,
+        "task": strings(task),
+        "image": image,
+        "width": pa.array(sizes[pick, 0]),
+        "height": pa.array(sizes[pick, 1]),
         "image_hash": pc.binary_join_element_wise("synthetic-", ids, ""),  # unique per row, like the bytes
         "phash": pa.array(rng.integers(0, 2**63, n, dtype=np.uint64) * 2 + rng.integers(0, 2, n, dtype=np.uint64)),
-        "answer": strings(None), "choices": pa.array(np.full(n, None, dtype=object), pa.list_(pa.string())),
-        "rationale": strings(None), "meta": strings('{"license": "synthetic"}'),
+        "answer": strings(None),
+        "choices": pa.array(np.full(n, None, dtype=object), pa.list_(pa.string())),
+        "rationale": strings(None),
+        "meta": strings('{"license": "synthetic"}'),
     }
     return pa.Table.from_arrays([columns[f.name] for f in ARROW_SCHEMA], schema=ARROW_SCHEMA)
 
@@ -163,8 +173,13 @@ def write_input(source: str, n: int, task: str, rng: np.random.Generator, vocabu
         llava_rows.append(pa.table({"id": part["id"], "image": image_path, "conversations": part["conversations"]}))
     counts = {"source": {source: n}, "split": {"train": n}, "task": {task: n}}
     manifest = shard_set_manifest(
-        name=source, command="benchmarks/bench_mix.py", config={"bench": source}, shards=shards, counts=counts,
-        rejects={}, steps=[],
+        name=source,
+        command="benchmarks/bench_mix.py",
+        config={"bench": source},
+        shards=shards,
+        counts=counts,
+        rejects={},
+        steps=[],
     )
     fsync_write(folder / MANIFEST, json.dumps(manifest, indent=2).encode())
     write_llava_json(pa.concat_tables(llava_rows), root / "json" / f"{source}.json")
@@ -197,7 +212,11 @@ def recipe(root: Path, hygiene: bool, images: str = "copy") -> Path:
     for source, (stage, _, _) in SOURCES.items():
         stages.setdefault(stage, []).append({"name": source, "input": str(root / "inputs" / source)})
     data = {
-        "name": "bench", "seed": 0, "max_repeats": 3, "rows_per_shard": ROWS_PER_OUTPUT_SHARD, "images": images,
+        "name": "bench",
+        "seed": 0,
+        "max_repeats": 3,
+        "rows_per_shard": ROWS_PER_OUTPUT_SHARD,
+        "images": images,
         "hygiene": HYGIENE if hygiene else [],
         "stages": [
             {"name": "pretrain", "weight": 0.279, "sources": stages["pretrain"]},
@@ -322,12 +341,16 @@ def report(results: dict[str, dict], target: int, rows: int, workers: int, dd_ra
                 f"{name} write phase: {write_rate / 2**20:,.0f} MiB/s vs dd {dd_rate / 2**20:,.0f} MiB/s: "
                 f"{write_rate / dd_rate:.2f} of the disk's sequential write rate"
             )
-        print(f"{name}: {r['out_bytes'] / 2**20 / r['cpu']:,.0f} MiB of shards per CPU second (whole run; load-independent)")
+        print(
+            f"{name}: {r['out_bytes'] / 2**20 / r['cpu']:,.0f} MiB "
+            "of shards per CPU second (whole run; load-independent)"
+        )
     if "mix" in results and "mix-ref" in results:
         copy, ref = results["mix"], results["mix-ref"]
         print(
             f"mix-ref / mix: bytes written x{ref['out_bytes'] / copy['out_bytes']:.3f} "
-            f"({ref['out_bytes'] / 2**20:,.0f} vs {copy['out_bytes'] / 2**20:,.0f} MiB), write phase x{ref['write'] / copy['write']:.2f}, "
+            f"({ref['out_bytes'] / 2**20:,.0f} vs {copy['out_bytes'] / 2**20:,.0f} "
+            f"MiB), write phase x{ref['write'] / copy['write']:.2f}, "
             f"CPU x{ref['cpu'] / copy['cpu']:.2f}, wall x{ref['wall'] / copy['wall']:.2f}"
         )
 

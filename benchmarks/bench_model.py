@@ -53,27 +53,57 @@ COMMON_SIZES = [(336, 336), (672, 672), (1008, 672), (1344, 336), (2000, 1500)]
 SFT_GROUPS = ["llm", "global.mlp", "global.resampler", "global.gate", "local.compressor"]
 TARGET_LAYERS = 32  # Vicuna-7B's decoder layers, for the derived end-to-end figure
 # lmsys/vicuna-7b-v1.5's decoder layer and vocabulary (the layer count is --llm-layers).
-LLM_7B_LAYER = {"hidden_size": 4096, "intermediate_size": 11008, "num_attention_heads": 32,
-                "num_key_value_heads": 32, "vocab_size": 32000}
+LLM_7B_LAYER = {
+    "hidden_size": 4096,
+    "intermediate_size": 11008,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 32,
+    "vocab_size": 32000,
+}
 
 
 def bench_config(name: str, llm: str, llm_layers: int) -> SliMEConfig:
-    """"tiny": the preset (CLIP 32-wide, Llama 64-wide, 112 px). "small": CLIP 64-wide, Llama 128-wide,
+    """ "tiny": the preset (CLIP 32-wide, Llama 64-wide, 112 px). "small": CLIP 64-wide, Llama 128-wide,
     112 px. "clip-l": the released CLIP-L/336 tower and adapters (576 + 144/crop) with a 2-layer
     1024-wide Llama; meant for a GPU. llm="7b-layer" replaces the LLM by `llm_layers` Vicuna-7B layers."""
     if name == "tiny":
         config = SliMEConfig.from_name("tiny")
     elif name == "small":
-        vision = CLIPVisionConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2,
-                                  image_size=112, patch_size=14)
-        text = LlamaConfig(vocab_size=TINY_VOCAB_SIZE, hidden_size=128, intermediate_size=256, num_hidden_layers=2,
-                           num_attention_heads=4, num_key_value_heads=2)
+        vision = CLIPVisionConfig(
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            image_size=112,
+            patch_size=14,
+        )
+        text = LlamaConfig(
+            vocab_size=TINY_VOCAB_SIZE,
+            hidden_size=128,
+            intermediate_size=256,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+        )
         config = SliMEConfig(**{**tiny_settings(), "vision_config": vision, "text_config": text})
     else:
-        text = LlamaConfig(vocab_size=TINY_VOCAB_SIZE, hidden_size=1024, intermediate_size=2816, num_hidden_layers=2,
-                           num_attention_heads=8, num_key_value_heads=8)
-        config = SliMEConfig(**{**tiny_settings(), "vision_config": CLIPVisionConfig(**CLIP_L_336), "text_config": text,
-                                "resampler_num_heads": None, "local_num_queries": 144})
+        text = LlamaConfig(
+            vocab_size=TINY_VOCAB_SIZE,
+            hidden_size=1024,
+            intermediate_size=2816,
+            num_hidden_layers=2,
+            num_attention_heads=8,
+            num_key_value_heads=8,
+        )
+        config = SliMEConfig(
+            **{
+                **tiny_settings(),
+                "vision_config": CLIPVisionConfig(**CLIP_L_336),
+                "text_config": text,
+                "resampler_num_heads": None,
+                "local_num_queries": 144,
+            }
+        )
     if llm == "7b-layer":
         text = LlamaConfig(**LLM_7B_LAYER, num_hidden_layers=llm_layers)
         config = SliMEConfig(**{**config.to_dict(), "vision_config": config.vision_config, "text_config": text})
@@ -89,8 +119,12 @@ def make_batch(processor: SliMEProcessor, batch_size: int, seed: int = 0):
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         images.append(Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)))
         question = "What is the value of the longest bar in the chart, and which year is it?"
-        conversations.append([{"from": "human", "value": f"<image>\n{question} ({i})"},
-                              {"from": "gpt", "value": "The longest bar is 2019 with 42."}])
+        conversations.append(
+            [
+                {"from": "human", "value": f"<image>\n{question} ({i})"},
+                {"from": "gpt", "value": "The longest bar is 2019 with 42."},
+            ]
+        )
     return processor(conversations, images)
 
 
@@ -128,8 +162,9 @@ def llm_loss(
         return model.loss_function(logits=model.lm_head(hidden), labels=merged["labels"], vocab_size=vocab)
     targets = merged["labels"][:, 1:]
     labelled = targets != IGNORE_INDEX
-    return model.loss_function(logits=model.lm_head(hidden[:, :-1][labelled]), labels=None, vocab_size=vocab,
-                               shift_labels=targets[labelled])
+    return model.loss_function(
+        logits=model.lm_head(hidden[:, :-1][labelled]), labels=None, vocab_size=vocab, shift_labels=targets[labelled]
+    )
 
 
 def timed_step(model, merge, labelled_only: bool, device: torch.device) -> StepTimes:
@@ -176,8 +211,12 @@ def throughput(name: str, args: argparse.Namespace, console: Console) -> None:
 
     def batched_merge() -> dict:
         merged = model.model.embed_multimodal(*inputs[:5], inputs[5], "right")[0]
-        return {"inputs_embeds": merged.inputs_embeds, "attention_mask": merged.attention_mask,
-                "position_ids": merged.position_ids, "labels": merged.labels}
+        return {
+            "inputs_embeds": merged.inputs_embeds,
+            "attention_mask": merged.attention_mask,
+            "position_ids": merged.position_ids,
+            "labels": merged.labels,
+        }
 
     loop_label = f"per-sample loop, crops padded to {args.pad_crops} (released)"
     implementations = {
@@ -216,20 +255,36 @@ def throughput(name: str, args: argparse.Namespace, console: Console) -> None:
     crops, tokens = int(batch["pixel_values"].shape[0]), int(fixed["attention_mask"].sum())
     threads = f", {torch.get_num_threads()} thread(s)" if device.type == "cpu" else ""
     text = config.text_config
-    llm_shape = (f"LLM {layers} x {text.hidden_size}-wide layers "
-                 f"({text.intermediate_size} MLP, {text.num_attention_heads} heads)")
-    table = Table(title=f"{name} config, {llm_shape}, batch {args.batch} ({crops} crops, {tokens} merged tokens), "
-                        f"{device.type} {args.dtype}{threads}")
-    for column in ("implementation", "training step s", "visual path s", "LLM s", "step speed-up",
-                   "visual speed-up", f"step with {TARGET_LAYERS} layers s (derived)",
-                   f"speed-up at {TARGET_LAYERS} layers"):
+    llm_shape = (
+        f"LLM {layers} x {text.hidden_size}-wide layers "
+        f"({text.intermediate_size} MLP, {text.num_attention_heads} heads)"
+    )
+    table = Table(
+        title=f"{name} config, {llm_shape}, batch {args.batch} ({crops} crops, {tokens} merged tokens), "
+        f"{device.type} {args.dtype}{threads}"
+    )
+    for column in (
+        "implementation",
+        "training step s",
+        "visual path s",
+        "LLM s",
+        "step speed-up",
+        "visual speed-up",
+        f"step with {TARGET_LAYERS} layers s (derived)",
+        f"speed-up at {TARGET_LAYERS} layers",
+    ):
         table.add_column(column, justify="left" if column == "implementation" else "right")
     ours = measured["batched (slime_model)"]
     extra = (TARGET_LAYERS - layers) * per_layer
     for label, times in measured.items():
         table.add_row(
-            label, f"{times.total:.3f}", f"{times.visual:.3f}", f"{times.llm:.3f}", f"{times.total / ours.total:.2f}x",
-            f"{times.visual / ours.visual:.2f}x", f"{times.total + extra:.2f}",
+            label,
+            f"{times.total:.3f}",
+            f"{times.visual:.3f}",
+            f"{times.llm:.3f}",
+            f"{times.total / ours.total:.2f}x",
+            f"{times.visual / ours.visual:.2f}x",
+            f"{times.total + extra:.2f}",
             f"{(times.total + extra) / (ours.total + extra):.2f}x",
         )
     console.print(table)
@@ -248,7 +303,14 @@ def visual_tokens(console: Console) -> None:
     config = SliMEConfig.from_name("slime-vicuna-7b")
     crop, per_crop, global_tokens = config.crop_size, config.local_num_queries, config.num_global_tokens
     table = Table(title="visual tokens per image (336 px crops)")
-    for column in ("image (W x H)", "SliME grid", "SliME tokens (all kept)", "LLaVA-1.5", "LLaVA-NeXT grid", "LLaVA-NeXT tokens"):
+    for column in (
+        "image (W x H)",
+        "SliME grid",
+        "SliME tokens (all kept)",
+        "LLaVA-1.5",
+        "LLaVA-NeXT grid",
+        "LLaVA-NeXT tokens",
+    ):
         table.add_column(column, justify="right")
     for width, height in COMMON_SIZES:
         grid = choose_grid("uhd", width, height, crop)
@@ -264,15 +326,20 @@ def visual_tokens(console: Console) -> None:
     console.print(table)
     console.print(
         "SliME = 576 global + 1 separator + 144 per local crop before selection; at top-p 0.95 the selector keeps a "
-        "share of the local tokens (logged by the model as local_keep_ratio). LLaVA-NeXT = 576 x (1 + crops), before unpadding."
+        "share of the local tokens (logged by the model as local_keep_ratio). "
+        "LLaVA-NeXT = 576 x (1 + crops), before unpadding."
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", nargs="+", default=["tiny", "small"], choices=["tiny", "small", "clip-l"])
-    parser.add_argument("--llm", default="config", choices=["config", "7b-layer"],
-                        help="the config's own LLM, or Vicuna-7B's layer shape with --llm-layers layers")
+    parser.add_argument(
+        "--llm",
+        default="config",
+        choices=["config", "7b-layer"],
+        help="the config's own LLM, or Vicuna-7B's layer shape with --llm-layers layers",
+    )
     parser.add_argument("--llm-layers", type=int, default=2, help="decoder layers with --llm 7b-layer")
     parser.add_argument("--pad-crops", type=int, default=10, help="crops per image in the released pipeline")
     parser.add_argument("--batch", type=int, default=8)

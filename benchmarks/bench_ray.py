@@ -154,8 +154,10 @@ def report(
     print(f"  projected {target} on this machine ({workers} cores, same per-job costs): {here / 60:8.1f} min")
     for nodes in CLUSTERS:
         seconds = projection(on_ray, rows, target_rows, workers, overhead, nodes * CORES_PER_NODE)
-        print(f"  projected {target} on {nodes:>2} nodes x {CORES_PER_NODE} cores (ray):   {seconds / 60:8.1f} min "
-              f"(x{here / seconds:.0f} faster; serial driver share {100 * serial * target_rows / rows / seconds:.0f}%)")
+        print(
+            f"  projected {target} on {nodes:>2} nodes x {CORES_PER_NODE} cores (ray):   {seconds / 60:8.1f} min "
+            f"(x{here / seconds:.0f} faster; serial driver share {100 * serial * target_rows / rows / seconds:.0f}%)"
+        )
 
 
 def main() -> None:
@@ -171,8 +173,10 @@ def main() -> None:
     started = time.perf_counter() - clock
     warm = warm_workers(args.cpus)
     overhead = task_overhead(args.cpus)
-    print(f"ray start {started:.1f}s; fresh workers import the pipelines in {warm:.1f}s; "
-          f"per-task overhead {overhead * 1000:.1f} ms (no-op tasks, {args.cpus} at a time)")
+    print(
+        f"ray start {started:.1f}s; fresh workers import the pipelines in {warm:.1f}s; "
+        f"per-task overhead {overhead * 1000:.1f} ms (no-op tasks, {args.cpus} at a time)"
+    )
     try:
         with tempfile.TemporaryDirectory(prefix="bench-ray-") as tmp:
             root = Path(tmp)

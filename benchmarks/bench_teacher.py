@@ -37,7 +37,10 @@ def record(i: int) -> Record:
         source="bench",
         split="train",
         task="chart",
-        conversations=[{"from": "human", "value": f"<image>\nWhat is the value of bar {i}?"}, {"from": "gpt", "value": str(i)}],
+        conversations=[
+            {"from": "human", "value": f"<image>\nWhat is the value of bar {i}?"},
+            {"from": "gpt", "value": str(i)},
+        ],
         image=ImageRef(bytes=buffer.getvalue(), path=f"{i}.png"),
         width=96,
         height=64,
@@ -95,7 +98,9 @@ def main() -> None:
     print(f"loopback server, {args.latency * 1000:.0f} ms per request, {os.cpu_count()} CPUs")
     print(f"{'client':<28}{'rows/s':>10}{'vs sequential':>16}")
     print(f"{'sequential (concurrency 1)':<28}{sequential:>10.1f}{1.0:>15.1f}x")
-    print(f"{f'concurrency {args.concurrency}':<28}{concurrent:>10.1f}{concurrent / sequential:>15.1f}x   (goal >= 20x)")
+    print(
+        f"{f'concurrency {args.concurrency}':<28}{concurrent:>10.1f}{concurrent / sequential:>15.1f}x   (goal >= 20x)"
+    )
     print(f"{'all cache hits':<28}{cached:>10.1f}{cached / sequential:>15.1f}x")
 
 

@@ -35,11 +35,11 @@ import typer
 from PIL import Image, ImageDraw
 from rich.table import Table
 
-from slime_data.ui import console
 from slime_data.images import content_hash
 from slime_data.mix.manifest import load_mix_manifest
 from slime_data.record import ImageRef, Record
 from slime_data.shards import ShardSet, write_shard_set
+from slime_data.ui import console
 from slime_model.configuration import SliMEConfig
 from slime_model.processing import SliMEProcessor
 from slime_model.templates import render_conversation
@@ -61,7 +61,10 @@ def chart_png(rng: np.random.Generator) -> tuple[bytes, int, int]:
     for i in range(bars):
         top = int(rng.integers(height // 10, height - 20))
         left = 20 + i * (width - 40) // bars
-        draw.rectangle([left, top, left + (width - 40) // bars - 8, height - 20], fill=tuple(int(c) for c in rng.integers(0, 255, 3)))
+        draw.rectangle(
+            [left, top, left + (width - 40) // bars - 8, height - 20],
+            fill=tuple(int(c) for c in rng.integers(0, 255, 3)),
+        )
         draw.text((left, top - 12), str(int(rng.integers(1, 100))), fill="black")
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
@@ -83,19 +86,41 @@ def synthetic_mix(root: Path, rows: int) -> Path:
         out = []
         for i in range(n):
             data, width, height = chart_png(rng)
-            out.append(Record(
-                id=f"{source}/{i}", source=source, split="train", task="chart",
-                conversations=[{"from": "human", "value": f"<image>\n{question}"}, {"from": "gpt", "value": "The tallest bar is the third one, at 87."}],
-                image=ImageRef(bytes=data, path=f"{i}.png"), width=width, height=height, image_hash=content_hash(data),
-            ))
+            out.append(
+                Record(
+                    id=f"{source}/{i}",
+                    source=source,
+                    split="train",
+                    task="chart",
+                    conversations=[
+                        {"from": "human", "value": f"<image>\n{question}"},
+                        {"from": "gpt", "value": "The tallest bar is the third one, at 87."},
+                    ],
+                    image=ImageRef(bytes=data, path=f"{i}.png"),
+                    width=width,
+                    height=height,
+                    image_hash=content_hash(data),
+                )
+            )
         return out
 
-    write_shard_set(root / "inputs" / "captions", records("captions", rows // 2, "Describe the chart."), command="bench")
+    write_shard_set(
+        root / "inputs" / "captions", records("captions", rows // 2, "Describe the chart."), command="bench"
+    )
     write_shard_set(root / "inputs" / "charts", records("charts", rows, "Which bar is the tallest?"), command="bench")
-    recipe = MixRecipe(name="bench", seed=0, rows_per_shard=1000, stages=[
-        MixStage(name="pretrain", count=rows // 2, sources=[MixSource(name="captions", input=str(root / "inputs" / "captions"))]),
-        MixStage(name="sft", count=rows, sources=[MixSource(name="charts", input=str(root / "inputs" / "charts"))]),
-    ])
+    recipe = MixRecipe(
+        name="bench",
+        seed=0,
+        rows_per_shard=1000,
+        stages=[
+            MixStage(
+                name="pretrain",
+                count=rows // 2,
+                sources=[MixSource(name="captions", input=str(root / "inputs" / "captions"))],
+            ),
+            MixStage(name="sft", count=rows, sources=[MixSource(name="charts", input=str(root / "inputs" / "charts"))]),
+        ],
+    )
     manifest = root / "manifests" / "mix.json"
     run_mix(recipe, rows // 2 + rows, out=root / "mix", manifest_path=manifest, command="bench")
     return manifest
@@ -127,8 +152,11 @@ def load_released(json_path: Path, order: EpochOrder, collate: Collator, micro_b
     for m in range(micro_batches):
         indices = order.rows(np.arange(m * MICRO_BATCH, (m + 1) * MICRO_BATCH))
         batch = [
-            {"id": entries[i]["id"], "conversations": entries[i]["conversations"],
-             "image": {"bytes": (json_path.parent / entries[i]["image"]).read_bytes(), "path": entries[i]["image"]}}
+            {
+                "id": entries[i]["id"],
+                "conversations": entries[i]["conversations"],
+                "image": {"bytes": (json_path.parent / entries[i]["image"]).read_bytes(), "path": entries[i]["image"]},
+            }
             for i in indices.tolist()
         ]
         rows += len(collate(m, batch).ids) if process else len(batch)
@@ -160,12 +188,20 @@ def per_row_costs(shards: ShardSet, processor: SliMEProcessor, rows: int) -> dic
     slicing = time.perf_counter() - clock
     clock = time.perf_counter()
     for record in records:
-        processor.encode_segments(render_conversation(processor.template, record.conversations, processor.settings.image_token, False))
+        processor.encode_segments(
+            render_conversation(processor.template, record.conversations, processor.settings.image_token, False)
+        )
     text = time.perf_counter() - clock
-    return {"decode": decode / len(records), "slice + normalise": slicing / len(records), "template + tokenize": text / len(records)}
+    return {
+        "decode": decode / len(records),
+        "slice + normalise": slicing / len(records),
+        "template + tokenize": text / len(records),
+    }
 
 
-def bench_loading(manifest: Path, stage: str, rows: int, workdir: Path) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+def bench_loading(
+    manifest: Path, stage: str, rows: int, workdir: Path
+) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
     """rows/s of both loaders: reading only (page cache warm, then cold) and reading + the same
     processing (decode, slice, tokenize); and the processing's cost per row, by part."""
     processor = SliMEProcessor.from_config(SliMEConfig.from_name("tiny"), tiny_tokenizer())
@@ -180,7 +216,11 @@ def bench_loading(manifest: Path, stage: str, rows: int, workdir: Path) -> tuple
     del shards  # its memory maps would pin the shards' pages in the page cache
     image_files = sorted((json_path.parent / "images").iterdir())
     results = {}
-    for work, process, cold in (("read only", False, False), ("read only, cold page cache", False, True), ("read + process", True, False)):
+    for work, process, cold in (
+        ("read only", False, False),
+        ("read only, cold page cache", False, True),
+        ("read + process", True, False),
+    ):
         best = {"arrow": float("inf"), "json": float("inf")}
         for _ in range(REPEATS):
             if cold:
@@ -211,15 +251,29 @@ def bench_training(manifest: Path, out: Path) -> list[dict[str, float]]:
     for result in results:
         records = read_metrics(out / f"stage-{result.name}" / "metrics.jsonl")[1:]
         seconds = sum(r["samples"] / r["samples_per_s"] for r in records)
-        rows.append({"stage": result.name, "steps": len(records), "steps_per_s": len(records) / seconds,
-                     "samples_per_s": sum(r["samples"] for r in records) / seconds, "wall": wall})
+        rows.append(
+            {
+                "stage": result.name,
+                "steps": len(records),
+                "steps_per_s": len(records) / seconds,
+                "samples_per_s": sum(r["samples"] for r in records) / seconds,
+                "wall": wall,
+            }
+        )
     return rows
 
 
 def main(
-    data: Annotated[Path | None, typer.Option("--data", help="A mix manifest; default: a synthetic mix of chart-like images.")] = None,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="A mix manifest; default: a synthetic mix of chart-like images.")
+    ] = None,
     stage: Annotated[str, typer.Option("--stage", help="Mix stage the loading benchmark reads.")] = "sft",
-    rows: Annotated[int, typer.Option("--rows", min=MICRO_BATCH, help="Rows the loading benchmark reads (and the synthetic mix's sft size).")] = 512,
+    rows: Annotated[
+        int,
+        typer.Option(
+            "--rows", min=MICRO_BATCH, help="Rows the loading benchmark reads (and the synthetic mix's sft size)."
+        ),
+    ] = 512,
     skip_train: Annotated[bool, typer.Option("--skip-train", help="Only the loading benchmark.")] = False,
 ) -> None:
     """Trainer benchmark: Arrow loading vs JSON + image files, and the tiny recipe's steps/s.
@@ -230,31 +284,50 @@ def main(
     try:
         manifest = data or synthetic_mix(workdir / "data", rows)
         loading, costs = bench_loading(manifest, stage, rows, workdir)
-        table = Table(title=f"data loading, stage {stage!r}, micro-batches of {MICRO_BATCH}, one process, best of {REPEATS}")
-        for column in ("work per row", "rows", "JSON list + image files (rows/s)", "Arrow shards (rows/s)", "Arrow vs JSON"):
+        table = Table(
+            title=f"data loading, stage {stage!r}, micro-batches of {MICRO_BATCH}, one process, best of {REPEATS}"
+        )
+        for column in (
+            "work per row",
+            "rows",
+            "JSON list + image files (rows/s)",
+            "Arrow shards (rows/s)",
+            "Arrow vs JSON",
+        ):
             table.add_column(column)
         for work, r in loading.items():
-            table.add_row(work, str(r["rows"]), f"{r['json']:.1f}", f"{r['arrow']:.1f}", f"{r['arrow'] / r['json']:.2f}x")
+            table.add_row(
+                work, str(r["rows"]), f"{r['json']:.1f}", f"{r['arrow']:.1f}", f"{r['arrow'] / r['json']:.2f}x"
+            )
         console.print(table)
         processing = sum(costs.values())
         parts = ", ".join(f"{name} {seconds * 1e3:.2f} ms" for name, seconds in costs.items())
         read = {name: 1 / loading["read only"][name] for name in ("arrow", "json")}
         console.print(
             f"processing per row (the same in both): {processing * 1e3:.2f} ms ({parts}); reading per row: Arrow "
-            f"{read['arrow'] * 1e6:.0f} µs, JSON + file {read['json'] * 1e6:.0f} µs (cold: {1e6 / loading['read only, cold page cache']['json']:.0f} µs). "
-            f"Ceiling on Arrow vs JSON with free Arrow reads: (JSON read + processing) / processing = {(read['json'] + processing) / processing:.3f}x warm, "
+            f"{read['arrow'] * 1e6:.0f} µs, JSON + file {read['json'] * 1e6:.0f} µs "
+            f"(cold: {1e6 / loading['read only, cold page cache']['json']:.0f} µs). "
+            "Ceiling on Arrow vs JSON with free Arrow reads: (JSON read + processing) "
+            f"/ processing = {(read['json'] + processing) / processing:.3f}x warm, "
             f"{(1 / loading['read only, cold page cache']['json'] + processing) / processing:.3f}x cold"
         )
         if not skip_train:
             stages = bench_training(manifest, workdir / "run")
             import torch
 
-            where = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU, {torch.get_num_threads()} threads"
-            table = Table(title=f"tiny recipe, one process on {where} (wall {stages[0]['wall']:.0f} s for all stages, start-up included)")
+            where = (
+                torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU, {torch.get_num_threads()} threads"
+            )
+            table = Table(
+                title=f"tiny recipe, one process on {where} (wall "
+                f"{stages[0]['wall']:.0f} s for all stages, start-up included)"
+            )
             for column in ("stage", "timed steps", "steps/s", "samples/s"):
                 table.add_column(column)
             for row in stages:
-                table.add_row(row["stage"], str(row["steps"]), f"{row['steps_per_s']:.2f}", f"{row['samples_per_s']:.1f}")
+                table.add_row(
+                    row["stage"], str(row["steps"]), f"{row['steps_per_s']:.2f}", f"{row['samples_per_s']:.1f}"
+                )
             console.print(table)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

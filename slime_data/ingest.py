@@ -42,7 +42,8 @@ def resolve_splits(adapter: SourceAdapter, root: Path, requested: Iterable[str] 
     missing = [s for s in wanted if s not in present]
     if missing:
         raise ValueError(
-            f"{adapter.name}: split(s) {', '.join(missing)} not found under {root}; present: {', '.join(present) or 'none'}"
+            f"{adapter.name}: split(s) {', '.join(missing)} not found "
+            f"under {root}; present: {', '.join(present) or 'none'}"
         )
     return wanted
 

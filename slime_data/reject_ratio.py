@@ -61,8 +61,10 @@ def check_reject_ratio(manifest: dict[str, Any], max_ratio: float, where: str) -
         )
     if numbers.read and not numbers.kept and max_ratio < 1:
         by_step = manifest["rejects"]["by_step"]
-        counts = sorted(((n, f"{step} {reason}") for step, reasons in by_step.items() for reason, n in reasons.items()),
-                        key=lambda item: (-item[0], item[1]))
+        counts = sorted(
+            ((n, f"{step} {reason}") for step, reasons in by_step.items() for reason, n in reasons.items()),
+            key=lambda item: (-item[0], item[1]),
+        )
         reasons = ", ".join(f"{label} ({n})" for n, label in counts[:3])
         raise TooManyRejects(f"every one of the {numbers.read} rows read was rejected ({reasons}): {advice}")
     return numbers

@@ -89,7 +89,9 @@ class ValidateRecords(Step):
                 yield record
 
 
-def apply_steps(items: Iterable[Record | Reject], steps: list[Step]) -> tuple[Iterator[Record | Reject], list[StepCount]]:
+def apply_steps(
+    items: Iterable[Record | Reject], steps: list[Step]
+) -> tuple[Iterator[Record | Reject], list[StepCount]]:
     """Chain ``steps`` over ``items``; returns the output stream and live per-step counts."""
     counts = [StepCount(step.name) for step in steps]
     stream: Iterable[Record | Reject] = items
@@ -127,7 +129,9 @@ def usage_counters(steps: list[Step]) -> dict[str, dict[str, float]]:
 
 
 def usage_delta(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
-    return {name: {k: v - before.get(name, {}).get(k, 0) for k, v in counters.items()} for name, counters in after.items()}
+    return {
+        name: {k: v - before.get(name, {}).get(k, 0) for k, v in counters.items()} for name, counters in after.items()
+    }
 
 
 def add_usage(total: dict[str, dict[str, float]], part: dict[str, dict[str, float]]) -> None:
@@ -180,7 +184,10 @@ class UnitPipeline:
         fsync_write(stem.with_suffix(".rejects.jsonl"), "".join(line + "\n" for line in rejects).encode("utf-8"))
         loaded_count = [source.to_json()] if self.first_step else []
         result = UnitResult(
-            unit.index, len(records), len(rejects), [*loaded_count, *(c.to_json() for c in counts)],
+            unit.index,
+            len(records),
+            len(rejects),
+            [*loaded_count, *(c.to_json() for c in counts)],
             usage_delta(spent_before, usage_counters(steps)),
         )
         fsync_write(stem.with_suffix(".done"), json.dumps(result.__dict__).encode("utf-8"))

@@ -268,8 +268,14 @@ class ShardWriter:
     def manifest(self, shards: list[dict[str, Any]]) -> dict[str, Any]:
         counts = {**self.counts, "text_only": self.text_only} if self.text_only else self.counts
         return shard_set_manifest(
-            name=self.name, command=self.command, config=self.config, shards=shards, counts=counts,
-            rejects=self.rejects, steps=self.step_counts, extra=self.extra,
+            name=self.name,
+            command=self.command,
+            config=self.config,
+            shards=shards,
+            counts=counts,
+            rejects=self.rejects,
+            steps=self.step_counts,
+            extra=self.extra,
         )
 
     def _abort(self) -> None:

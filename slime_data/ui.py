@@ -115,8 +115,11 @@ def user_errors(fn: F) -> F:
                 raise typer.Exit(2) from None
             traceback.print_exception(err, file=sys.stderr)
             console.print(
-                styled(("error:", "bold red"), f" this is a bug in slime, not a mistake in your input "
-                       f"({type(err).__name__} above); please report it with the traceback")
+                styled(
+                    ("error:", "bold red"),
+                    f" this is a bug in slime, not a mistake in your input "
+                    f"({type(err).__name__} above); please report it with the traceback",
+                )
             )
             raise typer.Exit(1) from None
 

@@ -131,20 +131,48 @@ class SliMEConfig(PreTrainedConfig):
     # ---- validation ------------------------------------------------------------------------------
     def _check(self) -> None:
         vision, text = self.vision_config, self.text_config
-        _require(vision.model_type == "clip_vision_model", "vision_config", f"must be a CLIP vision config, got model_type={vision.model_type!r}")
-        _require(vision.image_size % vision.patch_size == 0, "vision_config.image_size", f"{vision.image_size} is not a multiple of patch_size {vision.patch_size}")
+        _require(
+            vision.model_type == "clip_vision_model",
+            "vision_config",
+            f"must be a CLIP vision config, got model_type={vision.model_type!r}",
+        )
+        _require(
+            vision.image_size % vision.patch_size == 0,
+            "vision_config.image_size",
+            f"{vision.image_size} is not a multiple of patch_size {vision.patch_size}",
+        )
         num_states = vision.num_hidden_layers + 1  # embeddings + one per layer
-        _require(-num_states <= self.vision_feature_layer < num_states, "vision_feature_layer", f"{self.vision_feature_layer} is outside the {num_states} CLIP hidden states")
-        _require(self.global_expert in GLOBAL_EXPERTS, "global_expert", f"{self.global_expert!r} is not one of {GLOBAL_EXPERTS}")
+        _require(
+            -num_states <= self.vision_feature_layer < num_states,
+            "vision_feature_layer",
+            f"{self.vision_feature_layer} is outside the {num_states} CLIP hidden states",
+        )
+        _require(
+            self.global_expert in GLOBAL_EXPERTS,
+            "global_expert",
+            f"{self.global_expert!r} is not one of {GLOBAL_EXPERTS}",
+        )
         _require(1 <= self.gate_top_k <= NUM_GLOBAL_EXPERTS, "gate_top_k", f"{self.gate_top_k} must be 1 or 2")
         source = self.gate_noise_source
         _require(source in GATE_NOISE_SOURCES, "gate_noise_source", f"{source!r} is not one of {GATE_NOISE_SOURCES}")
         _require(self.gate_noise_epsilon >= 0.0, "gate_noise_epsilon", f"{self.gate_noise_epsilon} must be >= 0")
         heads = self.num_resampler_heads
-        _require(heads >= 1 and vision.hidden_size % heads == 0, "resampler_num_heads", f"{heads} heads do not divide the vision hidden size {vision.hidden_size}")
+        _require(
+            heads >= 1 and vision.hidden_size % heads == 0,
+            "resampler_num_heads",
+            f"{heads} heads do not divide the vision hidden size {vision.hidden_size}",
+        )
         side = math.isqrt(self.local_num_queries)
-        _require(self.local_num_queries >= 1 and side * side == self.local_num_queries, "local_num_queries", f"{self.local_num_queries} must be a positive square (144 = 12×12)")
-        _require(self.selector_similarity in SELECTOR_SIMILARITIES, "selector_similarity", f"{self.selector_similarity!r} is not one of {SELECTOR_SIMILARITIES}")
+        _require(
+            self.local_num_queries >= 1 and side * side == self.local_num_queries,
+            "local_num_queries",
+            f"{self.local_num_queries} must be a positive square (144 = 12×12)",
+        )
+        _require(
+            self.selector_similarity in SELECTOR_SIMILARITIES,
+            "selector_similarity",
+            f"{self.selector_similarity!r} is not one of {SELECTOR_SIMILARITIES}",
+        )
         for name in ("selector_top_p_train", "selector_top_p_eval"):
             value = getattr(self, name)
             _require(0.0 < value <= 1.0, name, f"{value} must be in (0, 1]")
@@ -152,21 +180,38 @@ class SliMEConfig(PreTrainedConfig):
         text_kind = self.selector_text
         _require(text_kind in SELECTOR_TEXTS, "selector_text", f"{text_kind!r} is not one of {SELECTOR_TEXTS}")
         _require(self.selector_temperature > 0.0, "selector_temperature", f"{self.selector_temperature} must be > 0")
-        _require(self.slicing_strategy in SLICING_STRATEGIES, "slicing_strategy", f"{self.slicing_strategy!r} is not one of {SLICING_STRATEGIES}")
+        _require(
+            self.slicing_strategy in SLICING_STRATEGIES,
+            "slicing_strategy",
+            f"{self.slicing_strategy!r} is not one of {SLICING_STRATEGIES}",
+        )
         _require(self.uhd_max_scale >= 2, "uhd_max_scale", f"{self.uhd_max_scale} must be >= 2")
         _require(self.grid_max_side >= 1, "grid_max_side", f"{self.grid_max_side} must be >= 1")
         for point in self.image_grid_pinpoints:
             ok = len(point) == 2 and all(isinstance(v, int) and v > 0 and v % self.crop_size == 0 for v in point)
-            _require(ok, "image_grid_pinpoints", f"{point} is not a [width, height] pair of multiples of the crop side {self.crop_size}")
+            _require(
+                ok,
+                "image_grid_pinpoints",
+                f"{point} is not a [width, height] pair of multiples of the crop side {self.crop_size}",
+            )
         _require(self.branch in BRANCHES, "branch", f"{self.branch!r} is not one of {BRANCHES}")
-        _require(0 <= self.separator_token_id < text.vocab_size, "separator_token_id", f"{self.separator_token_id} is outside the LLM vocabulary of {text.vocab_size}")
+        _require(
+            0 <= self.separator_token_id < text.vocab_size,
+            "separator_token_id",
+            f"{self.separator_token_id} is outside the LLM vocabulary of {text.vocab_size}",
+        )
         _require(self.image_token_id >= 0, "image_token_id", f"{self.image_token_id} must be >= 0")
-        _require(self.chat_template in CHAT_TEMPLATE_NAMES, "chat_template", f"{self.chat_template!r} is not one of {CHAT_TEMPLATE_NAMES}")
+        _require(
+            self.chat_template in CHAT_TEMPLATE_NAMES,
+            "chat_template",
+            f"{self.chat_template!r} is not one of {CHAT_TEMPLATE_NAMES}",
+        )
 
     # ---- presets ---------------------------------------------------------------------------------
     @classmethod
     def from_name(cls, name: str, **overrides: Any) -> SliMEConfig:
-        """A preset: "slime-vicuna-7b", "slime-vicuna-13b", "slime-llama3-8b", "slime-llama3-70b" or "tiny" (CPU tests, demos)."""
+        """A preset: "slime-vicuna-7b", "slime-vicuna-13b", "slime-llama3-8b", "slime-llama3-70b" or "tiny" (CPU tests,
+        demos)."""
         if name not in PRESETS:
             raise ValueError(f"unknown SliME preset {name!r}; choose one of {sorted(PRESETS)}")
         return cls(**{**PRESETS[name](), **overrides})
@@ -180,23 +225,49 @@ def _require(ok: bool, field: str, message: str) -> None:
 def _vicuna(hidden: int, layers: int, intermediate: int) -> dict[str, Any]:
     # lmsys/vicuna-{7,13}b-v1.5: Llama-2 layout, 32000-token SentencePiece vocabulary ("," = 29892).
     text = LlamaConfig(
-        vocab_size=32000, hidden_size=hidden, intermediate_size=intermediate, num_hidden_layers=layers,
-        num_attention_heads=hidden // 128, num_key_value_heads=hidden // 128, max_position_embeddings=4096,
-        rms_norm_eps=1e-5, bos_token_id=1, eos_token_id=2, pad_token_id=0,
+        vocab_size=32000,
+        hidden_size=hidden,
+        intermediate_size=intermediate,
+        num_hidden_layers=layers,
+        num_attention_heads=hidden // 128,
+        num_key_value_heads=hidden // 128,
+        max_position_embeddings=4096,
+        rms_norm_eps=1e-5,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=0,
     )
-    return {"vision_config": CLIPVisionConfig(**CLIP_L_336), "text_config": text, "separator_token_id": 29892,
-            "image_token_id": 32000, "chat_template": "vicuna_v1"}
+    return {
+        "vision_config": CLIPVisionConfig(**CLIP_L_336),
+        "text_config": text,
+        "separator_token_id": 29892,
+        "image_token_id": 32000,
+        "chat_template": "vicuna_v1",
+    }
 
 
 def _llama3(hidden: int, layers: int, intermediate: int) -> dict[str, Any]:
     # meta-llama/Meta-Llama-3-{8,70}B-Instruct: GQA with 8 KV heads, 128256-token tiktoken vocabulary ("," = 11).
     text = LlamaConfig(
-        vocab_size=128256, hidden_size=hidden, intermediate_size=intermediate, num_hidden_layers=layers,
-        num_attention_heads=hidden // 128, num_key_value_heads=8, max_position_embeddings=8192, rms_norm_eps=1e-5,
-        rope_theta=500000.0, bos_token_id=128000, eos_token_id=128009,
+        vocab_size=128256,
+        hidden_size=hidden,
+        intermediate_size=intermediate,
+        num_hidden_layers=layers,
+        num_attention_heads=hidden // 128,
+        num_key_value_heads=8,
+        max_position_embeddings=8192,
+        rms_norm_eps=1e-5,
+        rope_theta=500000.0,
+        bos_token_id=128000,
+        eos_token_id=128009,
     )
-    return {"vision_config": CLIPVisionConfig(**CLIP_L_336), "text_config": text, "separator_token_id": 11,
-            "image_token_id": 128256, "chat_template": "llama3"}
+    return {
+        "vision_config": CLIPVisionConfig(**CLIP_L_336),
+        "text_config": text,
+        "separator_token_id": 11,
+        "image_token_id": 128256,
+        "chat_template": "llama3",
+    }
 
 
 def _tiny() -> dict[str, Any]:

@@ -96,7 +96,11 @@ class ConversionError(ValueError):
     """Unknown, missing or mis-shaped keys; `problems` lists them all."""
 
     def __init__(self, problems: list[str]) -> None:
-        super().__init__(f"{len(problems)} key problem(s), conversion stopped: " + "; ".join(problems[:5]) + (" …" if len(problems) > 5 else ""))
+        super().__init__(
+            f"{len(problems)} key problem(s), conversion stopped: "
+            + "; ".join(problems[:5])
+            + (" …" if len(problems) > 5 else "")
+        )
         self.problems = problems
 
 
@@ -152,20 +156,40 @@ def _require(condition: bool, message: str) -> None:
         raise ValueError(message)
 
 
-def official_to_config(official: dict[str, Any], vision_config: CLIPVisionConfig, chat_template: str | None) -> SliMEConfig:
+def official_to_config(
+    official: dict[str, Any], vision_config: CLIPVisionConfig, chat_template: str | None
+) -> SliMEConfig:
     """The released config.json (LlavaLlama + mm_* fields) -> SliMEConfig; unsupported variants fail."""
-    _require(official.get("mm_projector_type") == "gated", f"mm_projector_type={official.get('mm_projector_type')!r}: only SliME's 'gated' projector converts")
-    _require(official.get("mm_resampler_type") == "cosine", f"mm_resampler_type={official.get('mm_resampler_type')!r}: only the 'cosine' selector converts")
-    _require(official.get("mm_patch_merge_type") == "spatial", f"mm_patch_merge_type={official.get('mm_patch_merge_type')!r}: only 'spatial' (raster-ordered local tokens) converts")
-    _require(official.get("image_aspect_ratio") == "anyres", f"image_aspect_ratio={official.get('image_aspect_ratio')!r}: only 'anyres' (the uhd slicing rule) converts")
-    _require(official.get("mm_vision_select_feature", "patch") == "patch", "mm_vision_select_feature must be 'patch' (CLS dropped)")
+    _require(
+        official.get("mm_projector_type") == "gated",
+        f"mm_projector_type={official.get('mm_projector_type')!r}: only SliME's 'gated' projector converts",
+    )
+    _require(
+        official.get("mm_resampler_type") == "cosine",
+        f"mm_resampler_type={official.get('mm_resampler_type')!r}: only the 'cosine' selector converts",
+    )
+    _require(
+        official.get("mm_patch_merge_type") == "spatial",
+        f"mm_patch_merge_type={official.get('mm_patch_merge_type')!r}: "
+        "only 'spatial' (raster-ordered local tokens) converts",
+    )
+    _require(
+        official.get("image_aspect_ratio") == "anyres",
+        f"image_aspect_ratio={official.get('image_aspect_ratio')!r}: only 'anyres' (the uhd slicing rule) converts",
+    )
+    _require(
+        official.get("mm_vision_select_feature", "patch") == "patch",
+        "mm_vision_select_feature must be 'patch' (CLS dropped)",
+    )
     gated = official.get("mm_learnable_gated", -1)
     _require(gated in GLOBAL_EXPERT_OF_LEARNABLE_GATED, f"mm_learnable_gated={gated!r} is not one of -1, 0, 1")
 
     text_type = official.get("model_type", "llava_llama").removeprefix("llava_")
     text_class = type(AutoConfig.for_model(text_type))
     text_fields = {f.name for f in dataclasses.fields(text_class)} | {"rope_theta", "rope_scaling"}
-    text_config = text_class(**{k: v for k, v in official.items() if k in text_fields and k not in ("architectures", "transformers_version")})
+    text_config = text_class(
+        **{k: v for k, v in official.items() if k in text_fields and k not in ("architectures", "transformers_version")}
+    )
     branch = "local" if official.get("use_local_only") else "global" if official.get("use_global_only") else "both"
     top_p = float(official.get("mm_resampler_topp", 0.95))
     return SliMEConfig(
@@ -195,12 +219,17 @@ def vision_config_for(official: dict[str, Any], vision_dir: Path | None) -> CLIP
         raw = json.loads((vision_dir / "config.json").read_text(encoding="utf-8"))
         return CLIPVisionConfig(**raw.get("vision_config", raw))
     tower = str(official.get("mm_vision_tower", ""))
-    _require(tower.rstrip("/").endswith("clip-vit-large-patch14-336"), f"mm_vision_tower={tower!r}: pass --vision-tower DIR with its config.json")
+    _require(
+        tower.rstrip("/").endswith("clip-vit-large-patch14-336"),
+        f"mm_vision_tower={tower!r}: pass --vision-tower DIR with its config.json",
+    )
     return CLIPVisionConfig(**CLIP_L_336)
 
 
 # ---- conversion -------------------------------------------------------------------------------------
-def plan_keys(official: dict[str, TensorSource], clip: dict[str, TensorSource], expected: dict[str, tuple[int, ...]]) -> tuple[dict[str, TensorSource], list[str]]:
+def plan_keys(
+    official: dict[str, TensorSource], clip: dict[str, TensorSource], expected: dict[str, tuple[int, ...]]
+) -> tuple[dict[str, TensorSource], list[str]]:
     """Target key -> source tensor, plus the ignored official keys; raises ConversionError listing every problem."""
     plan: dict[str, TensorSource] = {}
     ignored, problems = [], []
@@ -273,7 +302,11 @@ def convert_official(
     out_dir.mkdir(parents=True, exist_ok=True)
     report = ConversionReport(out_dir=out_dir, ignored=ignored)
     shards = shard_plan(plan, torch.empty(0, dtype=dtype).element_size(), max_shard_bytes)
-    names = ["model.safetensors"] if len(shards) == 1 else [f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors" for i in range(len(shards))]
+    names = (
+        ["model.safetensors"]
+        if len(shards) == 1
+        else [f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors" for i in range(len(shards))]
+    )
     weight_map: dict[str, str] = {}
     with TensorReader() as reader:
         for name, keys in zip(names, shards):

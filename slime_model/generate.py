@@ -73,11 +73,13 @@ def generate(
         text, tokens = answer(loaded, processor, prompt, picture, max_new_tokens, chat_template)
     print(text)
     if not text:
-        console.print(styled(
-            ("the answer is empty:", "yellow"),
-            f" the model generated {tokens} token(s) that decode to no text (only end-of-sequence or special "
-            "tokens, or whitespace); a briefly trained model, such as the tiny demo, often answers nothing",
-        ))
+        console.print(
+            styled(
+                ("the answer is empty:", "yellow"),
+                f" the model generated {tokens} token(s) that decode to no text (only end-of-sequence or special "
+                "tokens, or whitespace); a briefly trained model, such as the tiny demo, often answers nothing",
+            )
+        )
     table = Table(show_header=False, title="slime-model generate")
     for name, value in [
         ("checkpoint", str(model)),

@@ -150,9 +150,9 @@ def _sample(logits: torch.Tensor, request: GenerationRequest, generator: torch.G
 
 def _prefill(model, processor, requests: Sequence[GenerationRequest], cache: DynamicCache):
     """Render, pad left and run the prompts once, filling `cache`; logits of each row's last position only."""
-    batch = processor(
-        [r.conversation for r in requests], [r.images for r in requests], add_generation_prompt=True
-    ).to(model.device)
+    batch = processor([r.conversation for r in requests], [r.images for r in requests], add_generation_prompt=True).to(
+        model.device
+    )
     inputs = {"attention_mask": batch["attention_mask"], "selector_text_mask": batch["selector_text_mask"]}
     if any(r.images for r in requests):  # the model merges visual tokens and derives the merged positions itself
         inputs |= {"pixel_values": batch["pixel_values"], "image_grids": batch["image_grids"]}

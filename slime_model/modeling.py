@@ -155,8 +155,11 @@ class SliMEModel(SliMEPreTrainedModel):
         projected = self.projector(torch.cat([features, self.global_resampler(features)], dim=1))
         mlp_out, resampler_out = projected.chunk(2, dim=1)
         weights = self.gate(
-            features, noisy=self.training and config.gate_noise, top_k=config.gate_top_k,
-            noise_source=config.gate_noise_source, epsilon=config.gate_noise_epsilon,
+            features,
+            noisy=self.training and config.gate_noise,
+            top_k=config.gate_top_k,
+            noise_source=config.gate_noise_source,
+            epsilon=config.gate_noise_epsilon,
         )
         mixed = weights[..., :1] * mlp_out + weights[..., 1:] * resampler_out  # [I, P, H], float32
         return mixed.to(projected.dtype), weights.mean(dim=(0, 1))
@@ -211,7 +214,8 @@ class SliMEModel(SliMEPreTrainedModel):
         crops_per_image = 1 + image_grids[:, 0] * image_grids[:, 1]
         if int(crops_per_image.sum()) != pixel_values.shape[0]:
             raise ValueError(
-                f"pixel_values holds {pixel_values.shape[0]} crops but image_grids describe {int(crops_per_image.sum())} "
+                f"pixel_values holds {pixel_values.shape[0]} crops but "
+                f"image_grids describe {int(crops_per_image.sum())} "
                 "(one global view + rows·cols crops per image)"
             )
         is_global = torch.zeros(pixel_values.shape[0], dtype=torch.bool, device=pixel_values.device)
@@ -277,7 +281,9 @@ class SliMEModel(SliMEPreTrainedModel):
         guide = self.selector_guide(text_embeds, selector_text_mask & ~is_image)
         image_rows = is_image.nonzero(as_tuple=True)[0]  # sample of each image, in image order
         visual = self.encode_images(pixel_values, image_grids, guide[image_rows])
-        merged = merge_visual_tokens(text_embeds, is_image, attention_mask, labels, visual.embeds, visual.valid, padding_side)
+        merged = merge_visual_tokens(
+            text_embeds, is_image, attention_mask, labels, visual.embeds, visual.valid, padding_side
+        )
         return merged, visual
 
     def forward(
@@ -397,7 +403,9 @@ class SliMEForConditionalGeneration(SliMEPreTrainedModel, GenerationMixin):
             targets = outputs.labels[:, 1:]  # [B, L'-1] position t predicts token t+1
             labelled = targets != IGNORE_INDEX
             logits = self.lm_head(hidden[:, :-1][labelled])  # [N, V]
-            loss = self.loss_function(logits=logits, labels=None, vocab_size=vocab_size, shift_labels=targets[labelled], **kwargs)
+            loss = self.loss_function(
+                logits=logits, labels=None, vocab_size=vocab_size, shift_labels=targets[labelled], **kwargs
+            )
         else:
             kept = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
             logits = self.lm_head(hidden[:, kept, :])
@@ -481,7 +489,7 @@ class SliMEForConditionalGeneration(SliMEPreTrainedModel, GenerationMixin):
         self.config.branch = branch
 
     def set_global_expert(self, expert: str) -> None:
-        """"mix" (gated), or one expert alone: "mlp" (stage 1a) or "resampler" (stage 1b)."""
+        """ "mix" (gated), or one expert alone: "mlp" (stage 1a) or "resampler" (stage 1b)."""
         if expert not in GLOBAL_EXPERTS:
             raise ValueError(f"SliMEConfig.global_expert: {expert!r} is not one of {GLOBAL_EXPERTS}")
         self.config.global_expert = expert

@@ -11,7 +11,8 @@ weight (2 in bf16/fp16, 4 in fp32):
     weights   P·w      (÷N under ZeRO-3, plus two gathered decoder layers, the one computing and the one
                         prefetched; on the CPU with offload_param, but for those two layers)
     gradients T·w      (÷N under ZeRO-2/3)
-    optimizer T·12     (fp32 master copy + Adam's two moments; T·8 in fp32; ÷N under ZeRO-1/2/3; CPU with offload_optimizer)
+    optimizer T·12     (fp32 master copy + Adam's two moments; T·8 in fp32; ÷N under ZeRO-1/2/3; CPU with
+    offload_optimizer)
 Activations of one sample of L tokens through a Llama-style decoder (hidden H, KV width K, MLP width
 I; what autograd saves, FlashAttention/SDPA keeping no L×L matrix):
     trained layer  w·L·(7H + 2K + 4I)   (both norms: input and output; q, k, v, attention output and its
@@ -96,8 +97,11 @@ def parameter_counts(config: SliMEConfig) -> tuple[dict[str, int], torch.nn.Modu
 def lora_parameters(model: torch.nn.Module, spec: LoraSpec) -> int:
     """Exactly what peft adds: r·(in + out) for every targeted linear layer of the LLM."""
     targets = set(spec.target_modules)
-    return sum(spec.rank * (m.in_features + m.out_features) for name, m in model.model.language_model.named_modules()
-               if isinstance(m, torch.nn.Linear) and name.rsplit(".", 1)[-1] in targets)
+    return sum(
+        spec.rank * (m.in_features + m.out_features)
+        for name, m in model.model.language_model.named_modules()
+        if isinstance(m, torch.nn.Linear) and name.rsplit(".", 1)[-1] in targets
+    )
 
 
 def _layer_parameters(model: torch.nn.Module) -> int:
@@ -106,9 +110,16 @@ def _layer_parameters(model: torch.nn.Module) -> int:
 
 
 def visual_tokens(config: SliMEConfig, stage: StageSpec, image: tuple[int, int]) -> tuple[int, int]:
-    """(mean, most) visual tokens of one image in this stage's branch: the selector keeps about top-p of the local ones."""
-    grid = choose_grid(config.slicing_strategy, *image, config.crop_size, uhd_max_scale=config.uhd_max_scale,
-                       grid_max_side=config.grid_max_side, pinpoints=config.image_grid_pinpoints)
+    """(mean, most) visual tokens of one image in this stage's branch: the selector keeps about top-p of the local
+    ones."""
+    grid = choose_grid(
+        config.slicing_strategy,
+        *image,
+        config.crop_size,
+        uhd_max_scale=config.uhd_max_scale,
+        grid_max_side=config.grid_max_side,
+        pinpoints=config.image_grid_pinpoints,
+    )
     local = config.local_num_queries * grid.num_crops
     global_part = config.num_global_tokens + (1 if stage.branch == "both" else 0)
     if stage.branch == "global":
@@ -118,7 +129,9 @@ def visual_tokens(config: SliMEConfig, stage: StageSpec, image: tuple[int, int])
     return global_part + math.ceil(local * stage.top_p), global_part + local
 
 
-def activation_bytes(text, tokens: int, answer_tokens: int, width: int, llm_trained: bool, checkpointing: bool) -> float:
+def activation_bytes(
+    text, tokens: int, answer_tokens: int, width: int, llm_trained: bool, checkpointing: bool
+) -> float:
     """What autograd keeps for one sample of `tokens` tokens (module docstring)."""
     hidden, kv = text.hidden_size, text.num_key_value_heads * (text.hidden_size // text.num_attention_heads)
     inter, layers = text.intermediate_size, text.num_hidden_layers
@@ -130,8 +143,16 @@ def activation_bytes(text, tokens: int, answer_tokens: int, width: int, llm_trai
     return stored + (width + 4) * answer_tokens * text.vocab_size
 
 
-def plan_stage(recipe: TrainRecipe, stage: StageSpec, name: str, config: SliMEConfig, counts: dict[str, int],
-               model: torch.nn.Module, hardware: Hardware, assumptions: dict[str, Any]) -> StagePlan:
+def plan_stage(
+    recipe: TrainRecipe,
+    stage: StageSpec,
+    name: str,
+    config: SliMEConfig,
+    counts: dict[str, int],
+    model: torch.nn.Module,
+    hardware: Hardware,
+    assumptions: dict[str, Any],
+) -> StagePlan:
     zero_config = load_zero_config(recipe.resolve(stage.deepspeed))["zero_optimization"]
     zero = int(zero_config["stage"])
     offload = [part for part in ("param", "optimizer") if zero_config.get(f"offload_{part}", {}).get("device") == "cpu"]
@@ -145,8 +166,11 @@ def plan_stage(recipe: TrainRecipe, stage: StageSpec, name: str, config: SliMECo
     grads = trainable * width / (n if zero >= 2 else 1)
     optimizer = trainable * (8 if stage.precision == "fp32" else 12) / n
     cpu = (weights if "param" in offload else 0.0) + (optimizer if "optimizer" in offload else 0.0)
-    on_gpu = {"weights": gathered + (0.0 if "param" in offload else weights), "gradients": grads,
-              "optimizer": 0.0 if "optimizer" in offload else optimizer}
+    on_gpu = {
+        "weights": gathered + (0.0 if "param" in offload else weights),
+        "gradients": grads,
+        "optimizer": 0.0 if "optimizer" in offload else optimizer,
+    }
 
     data = assumptions["data"].get(stage.data)
     if data is None:
@@ -154,22 +178,44 @@ def plan_stage(recipe: TrainRecipe, stage: StageSpec, name: str, config: SliMECo
     mean_visual, most_visual = visual_tokens(config, stage, tuple(data["image"]))
     mean_tokens = min(stage.max_length, data["text_tokens"] + round(data["image_share"] * mean_visual))
     llm_trained = "llm" in stage.trainable
-    per_sample = activation_bytes(config.text_config, stage.max_length, data["text_tokens"], width,
-                                  llm_trained, stage.gradient_checkpointing)
+    per_sample = activation_bytes(
+        config.text_config, stage.max_length, data["text_tokens"], width, llm_trained, stage.gradient_checkpointing
+    )
     free = hardware.memory_gb * GB * (1 - hardware.reserve) - sum(on_gpu.values())
-    flops = train_flops(counts["llm"], counts["vision"], mean_tokens, config.num_global_tokens + 1,
-                        llm_trained and stage.lora is None, "vision" in stage.trainable)
+    flops = train_flops(
+        counts["llm"],
+        counts["vision"],
+        mean_tokens,
+        config.num_global_tokens + 1,
+        llm_trained and stage.lora is None,
+        "vision" in stage.trainable,
+    )
     samples = data["samples"] * (stage.epochs or 1)
     if stage.max_steps is not None:
         samples = min(samples, stage.max_steps * stage.global_batch)
-    notes = [] if most_visual + data["text_tokens"] <= stage.max_length else [
-        f"an image's {most_visual} visual tokens + text exceed max_length {stage.max_length}: long samples are cut"]
+    notes = (
+        []
+        if most_visual + data["text_tokens"] <= stage.max_length
+        else [
+            f"an image's {most_visual} visual tokens + text exceed max_length {stage.max_length}: long samples are cut"
+        ]
+    )
     return StagePlan(
-        name=name, zero=zero, offload=offload, params=counts, trainable=trainable,
-        per_gpu_gb={k: v / GB for k, v in on_gpu.items()}, cpu_gb=cpu / GB, tokens_per_sample=mean_tokens,
-        activation_gb_per_sample=per_sample / GB, recipe_micro_batch=stage.micro_batch,
-        max_micro_batch=max(0, int(free // per_sample)), flops_per_sample=flops, samples=samples,
-        gpu_hours=samples * flops / (hardware.peak_flops * hardware.mfu) / 3600, notes=notes,
+        name=name,
+        zero=zero,
+        offload=offload,
+        params=counts,
+        trainable=trainable,
+        per_gpu_gb={k: v / GB for k, v in on_gpu.items()},
+        cpu_gb=cpu / GB,
+        tokens_per_sample=mean_tokens,
+        activation_gb_per_sample=per_sample / GB,
+        recipe_micro_batch=stage.micro_batch,
+        max_micro_batch=max(0, int(free // per_sample)),
+        flops_per_sample=flops,
+        samples=samples,
+        gpu_hours=samples * flops / (hardware.peak_flops * hardware.mfu) / 3600,
+        notes=notes,
     )
 
 
@@ -177,8 +223,10 @@ def plan_recipe(recipe: TrainRecipe, hardware: Hardware, assumptions: dict[str, 
     assumptions = assumptions or load_assumptions()
     config = model_config(recipe)
     counts, model = parameter_counts(config)
-    return [plan_stage(recipe, planned.spec, planned.name, config, counts, model, hardware, assumptions)
-            for planned in plan_stages(recipe)]
+    return [
+        plan_stage(recipe, planned.spec, planned.name, config, counts, model, hardware, assumptions)
+        for planned in plan_stages(recipe)
+    ]
 
 
 def anchor_gpu_hours(assumptions: dict[str, Any], mfu: float) -> tuple[float, float]:
@@ -189,6 +237,8 @@ def anchor_gpu_hours(assumptions: dict[str, Any], mfu: float) -> tuple[float, fl
     hours = 0.0
     for stage, llm_trains in (("pretrain", False), ("sft", True)):
         part = anchor[stage]
-        flops = train_flops(counts["llm"], counts["vision"], part["text_tokens"] + part["visual_tokens"], 577, llm_trains, False)
+        flops = train_flops(
+            counts["llm"], counts["vision"], part["text_tokens"] + part["visual_tokens"], 577, llm_trains, False
+        )
         hours += part["samples"] * flops / (peak * mfu) / 3600
     return hours, float(anchor["reported_gpu_hours"])

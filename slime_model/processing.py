@@ -68,19 +68,24 @@ class SliMEProcessor:
         self.template = get_chat_template(settings.chat_template)
         self.image_token_id = tokenizer.convert_tokens_to_ids(settings.image_token)
         if tokenizer.convert_ids_to_tokens(self.image_token_id) != settings.image_token:
-            raise ValueError(f"the tokenizer has no {settings.image_token!r} token; use SliMEProcessor.from_config to add it")
+            raise ValueError(
+                f"the tokenizer has no {settings.image_token!r} token; use SliMEProcessor.from_config to add it"
+            )
         fallback = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
         self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else fallback
 
     @classmethod
-    def from_config(cls, config: SliMEConfig, tokenizer: PreTrainedTokenizerBase, chat_template: str | None = None) -> SliMEProcessor:
+    def from_config(
+        cls, config: SliMEConfig, tokenizer: PreTrainedTokenizerBase, chat_template: str | None = None
+    ) -> SliMEProcessor:
         """The processor matching a model config; adds the image placeholder to the tokenizer if missing."""
         if config.image_token not in tokenizer.get_vocab():
             tokenizer.add_tokens([config.image_token], special_tokens=True)
         image_token_id = tokenizer.convert_tokens_to_ids(config.image_token)
         if image_token_id != config.image_token_id:
             raise ValueError(
-                f"SliMEConfig.image_token_id is {config.image_token_id} but the tokenizer maps {config.image_token!r} to {image_token_id}"
+                f"SliMEConfig.image_token_id is {config.image_token_id} but "
+                f"the tokenizer maps {config.image_token!r} to {image_token_id}"
             )
         settings = ProcessorSettings(
             image=ImageSettings(
@@ -101,8 +106,13 @@ class SliMEProcessor:
     def image_grid(self, image: Image.Image) -> Grid:
         s = self.settings.image
         return choose_grid(
-            s.slicing_strategy, image.width, image.height, s.crop_size,
-            uhd_max_scale=s.uhd_max_scale, grid_max_side=s.grid_max_side, pinpoints=s.pinpoints,
+            s.slicing_strategy,
+            image.width,
+            image.height,
+            s.crop_size,
+            uhd_max_scale=s.uhd_max_scale,
+            grid_max_side=s.grid_max_side,
+            pinpoints=s.pinpoints,
         )
 
     def process_images(self, images: Sequence[Image.Image]) -> tuple[torch.Tensor, list[Grid]]:
@@ -137,7 +147,9 @@ class SliMEProcessor:
         token_kinds[blank & (token_kinds == SegmentKind.USER)] = SegmentKind.FRAME
         return list(encoded["input_ids"]), token_kinds
 
-    def _truncate(self, sample: int, ids: list[int], kinds: np.ndarray, grids: list[Grid], max_length: int) -> tuple[list[int], np.ndarray]:
+    def _truncate(
+        self, sample: int, ids: list[int], kinds: np.ndarray, grids: list[Grid], max_length: int
+    ) -> tuple[list[int], np.ndarray]:
         visual = sum(self.visual_budget(grid) for grid in grids)
         text_budget = max_length - visual + len(grids)  # each placeholder's own position is reused
         if len(ids) <= text_budget:
@@ -146,7 +158,8 @@ class SliMEProcessor:
         if last_image >= text_budget:
             raise ValueError(
                 f"sample {sample}: truncation to max_length={max_length} would cut an image: {visual} visual token(s) "
-                f"of {len(grids)} image(s) leave {text_budget} text position(s), but the last image placeholder is token {last_image + 1}"
+                f"of {len(grids)} image(s) leave {text_budget} text position(s), "
+                f"but the last image placeholder is token {last_image + 1}"
             )
         return ids[:text_budget], kinds[:text_budget]
 
@@ -173,7 +186,10 @@ class SliMEProcessor:
         if text is not None:
             rendered = [[(prompt, SegmentKind.USER)] for prompt in text]
         else:
-            rendered = [render_conversation(self.template, c, self.settings.image_token, add_generation_prompt) for c in conversations]
+            rendered = [
+                render_conversation(self.template, c, self.settings.image_token, add_generation_prompt)
+                for c in conversations
+            ]
         per_sample = [_as_list(entry) for entry in (images if images is not None else [None] * len(rendered))]
         if len(per_sample) != len(rendered):
             raise ValueError(f"got {len(rendered)} samples but {len(per_sample)} image entries")
@@ -189,7 +205,10 @@ class SliMEProcessor:
             ids, kinds = self.encode_segments(segments)
             placeholders = sum(token == self.image_token_id for token in ids)
             if placeholders != len(sample_images):
-                raise ValueError(f"sample {index} has {placeholders} {self.settings.image_token} placeholder(s) but {len(sample_images)} image(s)")
+                raise ValueError(
+                    f"sample {index} has {placeholders} {self.settings.image_token} "
+                    f"placeholder(s) but {len(sample_images)} image(s)"
+                )
             if max_length is not None:
                 ids, kinds = self._truncate(index, ids, kinds, sample_images, max_length)
             encoded.append((ids, kinds))
@@ -228,7 +247,9 @@ class SliMEProcessor:
         directory = Path(directory)
         settings_path = directory / SETTINGS_NAME
         if not settings_path.is_file():
-            raise FileNotFoundError(f"{settings_path} not found: not a directory written by SliMEProcessor.save_pretrained")
+            raise FileNotFoundError(
+                f"{settings_path} not found: not a directory written by SliMEProcessor.save_pretrained"
+            )
         settings = ProcessorSettings.model_validate(json.loads(settings_path.read_text(encoding="utf-8")))
         return cls(AutoTokenizer.from_pretrained(directory), settings)
 

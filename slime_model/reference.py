@@ -18,7 +18,9 @@ from slime_model.merging import IGNORE_INDEX
 from slime_model.modeling import SliMEForConditionalGeneration
 
 
-def released_top_p(local: torch.Tensor, user_embeds: torch.Tensor, top_p: float, temperature: float, noise_std: float) -> torch.Tensor:
+def released_top_p(
+    local: torch.Tensor, user_embeds: torch.Tensor, top_p: float, temperature: float, noise_std: float
+) -> torch.Tensor:
     """Indices of the kept local tokens, [N, H] x [T, H] -> [k], the released TextGuidedSampler.
 
     Its rule as released, cumulative sum in float32: at top-p 1.0 a peaked softmax can drop tokens
@@ -54,7 +56,9 @@ def reference_merge(
     inner, config = model.model, model.config
     branch = config.branch
     side = inner.local_resampler.grid_side
-    separator = inner.get_input_embeddings()(torch.tensor([config.separator_token_id], device=input_ids.device))  # [1, H]
+    separator = inner.get_input_embeddings()(
+        torch.tensor([config.separator_token_id], device=input_ids.device)
+    )  # [1, H]
     noise_std = config.selector_noise_std if model.training else 0.0
     crops = torch.split(pixel_values, (1 + image_grids[:, 0] * image_grids[:, 1]).tolist())
     labels = labels if labels is not None else torch.full_like(input_ids, IGNORE_INDEX)
@@ -76,7 +80,9 @@ def reference_merge(
                 break
             image_crops = crops[image_index]
             if pad_crops_to is not None:
-                image_crops = torch.cat([image_crops, image_crops.new_zeros(pad_crops_to - len(image_crops), *image_crops.shape[1:])])
+                image_crops = torch.cat(
+                    [image_crops, image_crops.new_zeros(pad_crops_to - len(image_crops), *image_crops.shape[1:])]
+                )
             features = inner.vision_features(image_crops)  # one CLIP call per image
             rows, cols = image_grids[image_index].tolist()
             tokens = []
@@ -86,7 +92,9 @@ def reference_merge(
                 tokens.append(separator)
             if branch in ("local", "both"):
                 local = inner.projector(inner.local_resampler(features[1:]))[: rows * cols]  # [rows·cols, g², H]
-                local = local.view(rows, cols, side, side, -1).permute(0, 2, 1, 3, 4).reshape(rows * cols * side * side, -1)
+                local = (
+                    local.view(rows, cols, side, side, -1).permute(0, 2, 1, 3, 4).reshape(rows * cols * side * side, -1)
+                )
                 top_p = config.selector_top_p(model.training)
                 tokens.append(local[released_top_p(local, user_embeds, top_p, config.selector_temperature, noise_std)])
             visual = torch.cat(tokens)
@@ -99,19 +107,27 @@ def reference_merge(
     length = max(seq.shape[0] for seq in sequences)
     hidden = sequences[0].shape[-1]
     return {
-        "inputs_embeds": torch.stack([torch.cat([seq, seq.new_zeros(length - seq.shape[0], hidden)]) for seq in sequences]),
+        "inputs_embeds": torch.stack(
+            [torch.cat([seq, seq.new_zeros(length - seq.shape[0], hidden)]) for seq in sequences]
+        ),
         "labels": torch.stack([F.pad(lab, (0, length - lab.shape[0]), value=IGNORE_INDEX) for lab in sequence_labels]),
-        "attention_mask": torch.stack([F.pad(torch.ones_like(lab), (0, length - lab.shape[0])) for lab in sequence_labels]),
+        "attention_mask": torch.stack(
+            [F.pad(torch.ones_like(lab), (0, length - lab.shape[0])) for lab in sequence_labels]
+        ),
         "position_ids": torch.arange(length, device=input_ids.device).unsqueeze(0).expand(len(sequences), -1),
     }
 
 
-def reference_forward(model: SliMEForConditionalGeneration, *inputs: torch.Tensor, pad_crops_to: int | None = None) -> dict[str, torch.Tensor]:
+def reference_forward(
+    model: SliMEForConditionalGeneration, *inputs: torch.Tensor, pad_crops_to: int | None = None
+) -> dict[str, torch.Tensor]:
     """`reference_merge` then the LLM; inputs as for `reference_merge`. Returns logits, the merged
     attention_mask and labels, and the loss."""
     merged = reference_merge(model, *inputs, pad_crops_to=pad_crops_to)
     hidden_states = model.model.language_model(
-        inputs_embeds=merged["inputs_embeds"], attention_mask=merged["attention_mask"], position_ids=merged["position_ids"]
+        inputs_embeds=merged["inputs_embeds"],
+        attention_mask=merged["attention_mask"],
+        position_ids=merged["position_ids"],
     ).last_hidden_state
     logits = model.lm_head(hidden_states)
     loss = model.loss_function(logits=logits, labels=merged["labels"], vocab_size=model.config.text_config.vocab_size)

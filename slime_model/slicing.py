@@ -111,7 +111,9 @@ def slice_image(image: Image.Image, grid: Grid, crop: int) -> np.ndarray:
     canvas_w, canvas_h = grid.cols * crop, grid.rows * crop
     new_w, new_h = fit_size(image.width, image.height, canvas_w, canvas_h)
     canvas = Image.new("RGB", (canvas_w, canvas_h), (0, 0, 0))
-    canvas.paste(image.resize((new_w, new_h), Image.Resampling.BICUBIC), ((canvas_w - new_w) // 2, (canvas_h - new_h) // 2))
+    canvas.paste(
+        image.resize((new_w, new_h), Image.Resampling.BICUBIC), ((canvas_w - new_w) // 2, (canvas_h - new_h) // 2)
+    )
     # [rows·c, cols·c, 3] -> [rows, c, cols, c, 3] -> [rows, cols, c, c, 3] -> [rows·cols, c, c, 3]
     crops = np.asarray(canvas).reshape(grid.rows, crop, grid.cols, crop, 3).transpose(0, 2, 1, 3, 4)
     return np.concatenate([global_view[None], crops.reshape(grid.num_crops, crop, crop, 3)])

@@ -82,13 +82,22 @@ def render_conversation(
         expected = HUMAN if index % 2 == 0 else GPT
         if role != expected or not isinstance(value, str):
             raise ValueError(
-                f"turn {index} must be {{'from': {expected!r}, 'value': str}} (turns alternate human, gpt), got {dict(turn)!r}"
+                f"turn {index} must be {{'from': {expected!r}, 'value': "
+                f"str}} (turns alternate human, gpt), got {dict(turn)!r}"
             )
         if role == HUMAN:
             content = _user_content(value, image_token, template.keep_user_text)
-            segments += [(template.user.prefix, SegmentKind.FRAME), (content, SegmentKind.USER), (template.user.suffix, SegmentKind.FRAME)]
+            segments += [
+                (template.user.prefix, SegmentKind.FRAME),
+                (content, SegmentKind.USER),
+                (template.user.suffix, SegmentKind.FRAME),
+            ]
         else:
-            segments += [(template.assistant.prefix, SegmentKind.FRAME), (value, SegmentKind.ANSWER), (template.assistant.suffix, SegmentKind.ANSWER)]
+            segments += [
+                (template.assistant.prefix, SegmentKind.FRAME),
+                (value, SegmentKind.ANSWER),
+                (template.assistant.suffix, SegmentKind.ANSWER),
+            ]
     if add_generation_prompt:
         if not turns or turns[-1]["from"] != HUMAN:
             raise ValueError("add_generation_prompt needs a conversation that ends with a human turn")

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from slime_data.build.recipe import BuildRecipe, SourceSpec, build_step
-from slime_data.paths import expand_path
 from slime_data.ingest import get_adapter, make_units, native_items, resolve_splits
+from slime_data.paths import expand_path
 from slime_data.record import Record, Reject
 from slime_data.runner import StepCount, Unit, UnitPipeline, UnitResult, add_usage, apply_steps, run_units
 from slime_data.shards import ShardSet, ShardWriter, config_hash, load_manifest
@@ -72,7 +72,9 @@ def resolve_sources(ctx: BuildContext) -> list[ResolvedSource]:
         elif ctx.root is not None:
             base = ctx.root / spec.name
         else:
-            raise ValueError(f"source {spec.name!r} has no root: give --root DIR (holding {spec.name}/) or `root:` in the recipe")
+            raise ValueError(
+                f"source {spec.name!r} has no root: give --root DIR (holding {spec.name}/) or `root:` in the recipe"
+            )
         try:
             if not base.exists():
                 raise SourceNotFound(f"source {spec.name!r}: {base} does not exist")
@@ -138,13 +140,26 @@ def run_phase1(
         index, count = shard
         units = [u for u in units if u.index % count == index]
     root = str(ctx.root.resolve()) if ctx.root else None
-    config = {"recipe": ctx.raw_recipe, "root": root, "roots": roots, "phase": 1, "slice": list(shard) if shard else None}
+    config = {
+        "recipe": ctx.raw_recipe,
+        "root": root,
+        "roots": roots,
+        "phase": 1,
+        "slice": list(shard) if shard else None,
+    }
     pipeline = UnitPipeline(load=_unit_items, make_steps=partial(_record_steps, ctx.recipe))
     extra = {"slice": {"index": shard[0], "count": shard[1]}} if shard else {}
     with teacher_hubs(partial(_teacher_configs, ctx.recipe)):  # under --executor ray: one teacher for the cluster
         return run_units(
-            units, pipeline, out, command=ctx.command, config=config, workers=ctx.workers, force=ctx.force,
-            on_unit_done=on_unit_done, manifest_extra=extra,
+            units,
+            pipeline,
+            out,
+            command=ctx.command,
+            config=config,
+            workers=ctx.workers,
+            force=ctx.force,
+            on_unit_done=on_unit_done,
+            manifest_extra=extra,
         ).manifest
 
 
@@ -155,10 +170,13 @@ def _teacher_configs(recipe: BuildRecipe) -> list[TeacherConfig]:
 def run_phase2(
     recipe: BuildRecipe, raw_recipe: dict[str, Any], stage1: Path, out: Path, *, command: str, workers: int = 1
 ) -> dict[str, Any]:
-    """Plan every global step over ``stage1`` (in ``workers`` processes where a step can), then filter it in one pass into ``out``."""
+    """Plan every global step over ``stage1`` (in ``workers`` processes where a step can), then filter it in one pass
+    into ``out``."""
     source_set = ShardSet(stage1)
     root = source_set.manifest["config"].get("root")  # the build's --root: benchmark paths are relative to it
-    steps: list[GlobalStep] = [build_step(spec, recipe, root=root, workers=workers) for spec in recipe.step_specs("global")]
+    steps: list[GlobalStep] = [
+        build_step(spec, recipe, root=root, workers=workers) for spec in recipe.step_specs("global")
+    ]
     dropped: set[str] = set()
     for step in steps:
         dropped.update(step.plan(source_set, exclude=dropped))
@@ -206,7 +224,9 @@ def join_slices(slices: list[Path], out: Path, command: str) -> dict[str, Any]:
     return load_manifest(out)[1]
 
 
-def finish(recipe: BuildRecipe, raw_recipe: dict[str, Any], stage1: Path, out: Path, command: str, workers: int = 1) -> dict[str, Any]:
+def finish(
+    recipe: BuildRecipe, raw_recipe: dict[str, Any], stage1: Path, out: Path, command: str, workers: int = 1
+) -> dict[str, Any]:
     """Phase 2 over a finished ``stage1``, then the report; ``stage1`` is removed once the output is complete."""
     from slime_data.build.report import write_report
 

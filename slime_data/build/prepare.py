@@ -17,7 +17,13 @@ def ensure_synth(out: Path, config: SynthConfig, workers: int) -> bool:
     info_file = out / INFO_FILE
     if info_file.is_file():
         info = json.loads(info_file.read_text(encoding="utf-8"))
-        wanted = {"seed": config.seed, "n": config.n, "captions": config.captions, "kinds": list(config.kinds), "version": GENERATOR_VERSION}
+        wanted = {
+            "seed": config.seed,
+            "n": config.n,
+            "captions": config.captions,
+            "kinds": list(config.kinds),
+            "version": GENERATOR_VERSION,
+        }
         if all(info.get(k) == v for k, v in wanted.items()):
             return False
     generate_synth(out, config, workers=workers)
@@ -35,7 +41,11 @@ def prepare_inputs(ctx: BuildContext) -> None:
     for companion in recipe.companions:
         companion_out = ctx.expand(companion.out)
         summary = ingest(
-            companion.source, ctx.expand(companion.root), companion_out, workers=ctx.workers, force=ctx.force,
+            companion.source,
+            ctx.expand(companion.root),
+            companion_out,
+            workers=ctx.workers,
+            force=ctx.force,
             command=f"{ctx.command}  # companion {companion.source}",
         )
         console.print(f"companion {companion.source}: {summary.manifest['num_rows']} rows in {companion_out}")

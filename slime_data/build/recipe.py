@@ -19,7 +19,11 @@ from slime_data.steps.base import Step, make_step
 class SourceSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(description="adapter name (see `slime-data sources`)")
-    root: str | None = Field(None, description="dataset folder; default <--root>/<name>; relative to --root if given, else to the working directory; {package} = the slime_data package folder, {data} = the folder holding --out")
+    root: str | None = Field(
+        None,
+        description="dataset folder; default <--root>/<name>; relative to --root if given, else to the working "
+        "directory; {package} = the slime_data package folder, {data} = the folder holding --out",
+    )
     splits: list[str] | None = Field(None, description="default: the split SliME trained on; ['all'] = every split")
     cap: int | None = Field(None, ge=0, description="keep at most this many rows (the `cap` step)")
     optional: bool = Field(False, description="skip with a warning when the data is not there")
@@ -30,7 +34,9 @@ class SynthSpec(BaseModel):
     """Generate the synthetic source (and caption set) before the build, if not done yet."""
 
     model_config = ConfigDict(extra="forbid")
-    out: str = Field(description="where the generator writes; relative to the working directory; {data} = the folder holding --out")
+    out: str = Field(
+        description="where the generator writes; relative to the working directory; {data} = the folder holding --out"
+    )
     n: int = Field(120, ge=1)
     captions: int = Field(200, ge=0)
     seed: int = 0
@@ -67,7 +73,7 @@ class BuildRecipe(BaseModel):
     steps: list[StepSpec]
 
     @model_validator(mode="after")
-    def _check(self) -> "BuildRecipe":
+    def _check(self) -> BuildRecipe:
         names = [s.name for s in self.sources]
         duplicated = sorted({n for n in names if names.count(n) > 1})
         if duplicated:
@@ -76,7 +82,7 @@ class BuildRecipe(BaseModel):
             if spec.step not in STEP_REGISTRY:
                 raise ValueError(f"unknown step {spec.step!r}; known steps: {', '.join(sorted(STEP_REGISTRY))}")
         scopes = [STEP_REGISTRY[s.step].scope for s in self.steps if s.enabled]
-        if "global" in scopes and "record" in scopes[scopes.index("global"):]:
+        if "global" in scopes and "record" in scopes[scopes.index("global") :]:
             raise ValueError("record steps must come before global steps (dedup, decontaminate, cap, group)")
         return self
 
@@ -92,7 +98,13 @@ def build_step(spec: StepSpec, recipe: BuildRecipe, root: str | None = None, wor
     """Instantiate a step from its recipe entry. ``root``: for ``load_image`` the dataset folder of
     the unit being processed, for ``decontaminate`` the build's ``--root`` (benchmark paths);
     ``workers``: the processes a global step (dedup, decontamination) may use."""
-    context = {"root": root, "caps": recipe.caps, "seed": recipe.seed, "max_pixels": recipe.max_pixels, "workers": workers}
+    context = {
+        "root": root,
+        "caps": recipe.caps,
+        "seed": recipe.seed,
+        "max_pixels": recipe.max_pixels,
+        "workers": workers,
+    }
     return make_step(spec.step, spec.params, context)
 
 

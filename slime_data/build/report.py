@@ -50,8 +50,13 @@ def esc(value: Any) -> str:
     return html.escape(str(value))
 
 
-def table(header: Sequence[str] | None, rows: Iterable[Sequence[Any]], *, total: Sequence[Any] | None = None,
-          text_columns: Sequence[int] = ()) -> str:
+def table(
+    header: Sequence[str] | None,
+    rows: Iterable[Sequence[Any]],
+    *,
+    total: Sequence[Any] | None = None,
+    text_columns: Sequence[int] = (),
+) -> str:
     """An HTML table (no header row when ``header`` is None); ints get thousands separators;
     ``text_columns`` (by index) are left-aligned."""
 
@@ -73,8 +78,15 @@ def _percent(part: int, whole: int) -> str:
 def sources_section(data: ReportData) -> str:
     names = sorted(data.read, key=lambda n: -data.read[n])
     rows = [
-        (name, data.read[name], data.rejected[name], data.kept[name], _percent(data.kept[name], data.read[name]),
-         data.text_only[name], ", ".join(f"{t} {n:,}" for t, n in sorted(data.tasks_by_source.get(name, {}).items())))
+        (
+            name,
+            data.read[name],
+            data.rejected[name],
+            data.kept[name],
+            _percent(data.kept[name], data.read[name]),
+            data.text_only[name],
+            ", ".join(f"{t} {n:,}" for t, n in sorted(data.tasks_by_source.get(name, {}).items())),
+        )
         for name in names
     ]
     read, kept = sum(data.read.values()), sum(data.kept.values())
@@ -88,10 +100,12 @@ def text_only_note(data: ReportData) -> str:
     if not n:
         return ""
     where = ", ".join(f"{esc(s)} {c:,}" for s, c in sorted(data.text_only.items()))
-    return (f'<p class="note"><b>{n:,} text-only rows</b> ({where}) have no image. They are kept on purpose: '
-            "the paper's ScienceQA share is its whole train split, about half of it without an image; these rows "
-            "teach reasoning in text and skip the image filters. The dataset card (README.md) says more, and how "
-            "to leave them out.</p>")
+    return (
+        f'<p class="note"><b>{n:,} text-only rows</b> ({where}) have no image. They are kept on purpose: '
+        "the paper's ScienceQA share is its whole train split, about half of it without an image; these rows "
+        "teach reasoning in text and skip the image filters. The dataset card (README.md) says more, and how "
+        "to leave them out.</p>"
+    )
 
 
 def steps_section(manifest: dict[str, Any]) -> str:
@@ -118,8 +132,11 @@ def _cluster_row(cluster: Cluster) -> tuple[str, str, int, str]:
 
 
 def duplicates_section(data: ReportData, global_steps: dict[str, Any]) -> str:
-    stats = [(step, s.get("rows", 0), s.get("pairs", 0), s.get("clusters", 0), s.get("dropped", 0))
-             for step, s in global_steps.items() if step in DEDUP_STEPS]
+    stats = [
+        (step, s.get("rows", 0), s.get("pairs", 0), s.get("clusters", 0), s.get("dropped", 0))
+        for step, s in global_steps.items()
+        if step in DEDUP_STEPS
+    ]
     if not stats and not data.clusters:
         return "<p class=muted>No dedup step in this build.</p>"
     parts = []
@@ -129,11 +146,15 @@ def duplicates_section(data: ReportData, global_steps: dict[str, Any]) -> str:
         parts.append("<p><b>No duplicate clusters</b>: no two rows share an image and a question.</p>")
     else:
         shown = data.clusters[:CLUSTERS_SHOWN]
-        which = f"The {len(shown)} largest of {len(data.clusters):,} clusters" if len(shown) < len(data.clusters) \
+        which = (
+            f"The {len(shown)} largest of {len(data.clusters):,} clusters"
+            if len(shown) < len(data.clusters)
             else f"Every cluster ({len(shown)})"
+        )
         parts.append(f"<p>{which}: one row kept (most pixels, then lowest id), the others dropped.</p>")
-        parts.append(table(("step", "kept row", "dropped", "dropped rows"), map(_cluster_row, shown),
-                           text_columns=(1, 3)))
+        parts.append(
+            table(("step", "kept row", "dropped", "dropped rows"), map(_cluster_row, shown), text_columns=(1, 3))
+        )
     return "".join(parts)
 
 
@@ -143,8 +164,10 @@ def decontamination_section(global_steps: dict[str, Any]) -> str:
         return "<p class=muted>No decontamination step in this build.</p>"
     keys = list(dict.fromkeys(k for counts in benchmarks.values() for k in counts))
     rows = [(name, *(counts.get(k, 0) for k in keys)) for name, counts in benchmarks.items()]
-    caption = ("<p>What each benchmark offered to match against (questions, passages, templated questions, option "
-               "sets, images) and how many rows of this set it removed.</p>")
+    caption = (
+        "<p>What each benchmark offered to match against (questions, passages, templated questions, option "
+        "sets, images) and how many rows of this set it removed.</p>"
+    )
     return caption + table(("benchmark", *(k.replace("_", " ") for k in keys)), rows)
 
 
@@ -157,8 +180,10 @@ def usage_section(manifest: dict[str, Any]) -> str:
 
 
 def figure_html(number: int, figure: Figure) -> str:
-    return (f'<figure id="{esc(figure.key)}"><img src="{figure.url}" alt="{esc(figure.title)}">'
-            f"<figcaption><b>Figure {number}. {esc(figure.title)}.</b> {esc(figure.caption)}</figcaption></figure>")
+    return (
+        f'<figure id="{esc(figure.key)}"><img src="{figure.url}" alt="{esc(figure.title)}">'
+        f"<figcaption><b>Figure {number}. {esc(figure.title)}.</b> {esc(figure.caption)}</figcaption></figure>"
+    )
 
 
 def _card(sample: Sample) -> str:
@@ -197,17 +222,24 @@ def render(manifest: dict[str, Any], data: ReportData, figures: list[Figure]) ->
     global_steps = manifest.get("global_steps", {})
     name = esc(manifest["name"])
     rejected = manifest["rejects"]["total"]
-    facts = table(None, [
-        ("rows kept", manifest["num_rows"]), ("rows rejected", rejected),
-        ("Arrow shards", len(manifest["shards"])), ("made with", manifest["command"]),
-        ("recipe sha256", manifest.get("config_sha256", "")[:16]), ("slime version", manifest["tool"]["version"]),
-    ], text_columns=(0, 1))
+    facts = table(
+        None,
+        [
+            ("rows kept", manifest["num_rows"]),
+            ("rows rejected", rejected),
+            ("Arrow shards", len(manifest["shards"])),
+            ("made with", manifest["command"]),
+            ("recipe sha256", manifest.get("config_sha256", "")[:16]),
+            ("slime version", manifest["tool"]["version"]),
+        ],
+        text_columns=(0, 1),
+    )
     no_images = "" if len(data.widths) else "<p class=muted>No image in this set: no resolution or quality figures.</p>"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{name} · slime build report</title><style>{STYLE}</style></head><body>
 <h1>{name}</h1>
-<p class="lead">Build report: {manifest['num_rows']:,} rows kept from {manifest['num_rows'] + rejected:,} read,
+<p class="lead">Build report: {manifest["num_rows"]:,} rows kept from {manifest["num_rows"] + rejected:,} read,
 in {len(data.read)} source(s). Every number below comes from the shard set's manifest, rows and
 <code>rejects.jsonl</code>.</p>
 {facts}

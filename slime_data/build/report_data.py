@@ -123,10 +123,18 @@ def collect(shard_set: ShardSet) -> ReportData:
         if match:
             clusters[(reject["step"], match[1])].append(reject["id"])
     return ReportData(
-        widths=np.array(widths), heights=np.array(heights), blur=np.array(blur), pixel_std=np.array(pixel_std),
-        question_words=np.array(question_words), answer_words=np.array(answer_words),
-        kept=kept, rejected=rejected, text_only=text_only, tasks_by_source=dict(tasks),
-        rejects=dict(by_reason), reject_examples=dict(examples),
+        widths=np.array(widths),
+        heights=np.array(heights),
+        blur=np.array(blur),
+        pixel_std=np.array(pixel_std),
+        question_words=np.array(question_words),
+        answer_words=np.array(answer_words),
+        kept=kept,
+        rejected=rejected,
+        text_only=text_only,
+        tasks_by_source=dict(tasks),
+        rejects=dict(by_reason),
+        reject_examples=dict(examples),
         clusters=sorted(
             (Cluster(step, k, ids) for (step, k), ids in clusters.items()), key=lambda c: (-len(c.dropped), c.kept)
         ),
@@ -158,15 +166,21 @@ def _spread(indices: list[int], k: int) -> list[int]:
 
 def samples(shard_set: ShardSet, groups: dict[tuple[str, str], list[int]]) -> list[Sample]:
     out = []
-    for (source, task) in sorted(groups)[:MAX_GROUPS]:
+    for source, task in sorted(groups)[:MAX_GROUPS]:
         for index in _spread(groups[(source, task)], SAMPLES_PER_GROUP):
             record = shard_set[index]
             answer = next((t["value"] for t in record.conversations if t["from"] == "gpt"), "")
             has_image = record.image is not None and record.image.bytes
-            out.append(Sample(
-                id=record.id, source=source, task=task, question=record.question, answer=answer,
-                rationale=record.rationale,
-                size=(record.width, record.height) if has_image else None,
-                thumbnail=thumbnail_url(record.image.bytes) if has_image else None,
-            ))
+            out.append(
+                Sample(
+                    id=record.id,
+                    source=source,
+                    task=task,
+                    question=record.question,
+                    answer=answer,
+                    rationale=record.rationale,
+                    size=(record.width, record.height) if has_image else None,
+                    thumbnail=thumbnail_url(record.image.bytes) if has_image else None,
+                )
+            )
     return out

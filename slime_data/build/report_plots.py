@@ -66,9 +66,15 @@ def composition(data: ReportData) -> Figure:
     ax.set_yticks(y, names)
     ax.set(xlabel="rows (log scale)")
     ax.legend(loc="lower right", fontsize=8)
-    return Figure("composition", "Rows per source", (
-        "Rows read from each source (light) and kept in the set (dark), on a log scale so that a source of "
-        "ten rows shows beside one of hundreds of thousands; the number is the rows kept."), _encode(fig))
+    return Figure(
+        "composition",
+        "Rows per source",
+        (
+            "Rows read from each source (light) and kept in the set (dark), on a log scale so that a source of "
+            "ten rows shows beside one of hundreds of thousands; the number is the rows kept."
+        ),
+        _encode(fig),
+    )
 
 
 def resolution(data: ReportData) -> Figure | None:
@@ -85,8 +91,10 @@ def resolution(data: ReportData) -> Figure | None:
     caption = f"Size of the {len(short):,} kept images: width against height (left) and the shorter side (right)."
     if limits.get("min_short_side"):
         _threshold(right, limits["min_short_side"], f"min_short_side = {limits['min_short_side']} px")
-        caption += (f" The dashed line is the resolution filter's min_short_side ({limits['min_short_side']} px):"
-                    " images below it were rejected, so none of the kept ones fall left of it.")
+        caption += (
+            f" The dashed line is the resolution filter's min_short_side ({limits['min_short_side']} px):"
+            " images below it were rejected, so none of the kept ones fall left of it."
+        )
     if limits.get("min_pixels"):
         caption += f" The filter also drops images under {limits['min_pixels']:,} pixels"
         caption += f" and longer than {limits['max_aspect_ratio']:g}:1." if "max_aspect_ratio" in limits else "."
@@ -105,16 +113,20 @@ def quality(data: ReportData) -> Figure | None:
     right.set(xlabel="standard deviation of the grey levels", ylabel="images", title="contrast")
     for ax in (left, right):
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    caption = (f"Quality scores of the {len(data.blur):,} kept images: sharpness (low = blurry) and contrast "
-               "(low = a nearly flat image).")
+    caption = (
+        f"Quality scores of the {len(data.blur):,} kept images: sharpness (low = blurry) and contrast "
+        "(low = a nearly flat image)."
+    )
     if limits.get("min_blur_variance") is not None:
         blur = limits["min_blur_variance"]
         _threshold(left, math.log10(1 + blur), f"min_blur_variance = {blur:g}")
     if limits.get("min_pixel_std") is not None:
         _threshold(right, limits["min_pixel_std"], f"min_pixel_std = {limits['min_pixel_std']:g}")
     if limits:
-        caption += (" Dashed lines: the quality filter's thresholds; images left of them were rejected. "
-                    "Tune them on these histograms.")
+        caption += (
+            " Dashed lines: the quality filter's thresholds; images left of them were rejected. "
+            "Tune them on these histograms."
+        )
     return Figure("quality", "Image quality", caption, _encode(fig))
 
 
@@ -132,9 +144,11 @@ def lengths(data: ReportData) -> Figure | None:
         ax.set(xlabel=f"{what} length (words)", ylabel="turns", title=f"{what}s")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    caption = (f"Words per human turn ({len(data.question_words):,} questions, the <image> placeholder not counted) "
-               f"and per model turn ({len(data.answer_words):,} answers). Short answers are single words or option "
-               "letters; long ones carry their reasoning.")
+    caption = (
+        f"Words per human turn ({len(data.question_words):,} questions, the <image> placeholder not counted) "
+        f"and per model turn ({len(data.answer_words):,} answers). Short answers are single words or option "
+        "letters; long ones carry their reasoning."
+    )
     return Figure("lengths", "Text length", caption, _encode(fig))
 
 
@@ -147,8 +161,12 @@ def rejects(data: ReportData) -> Figure | None:
     ax.barh([f"{step}: {reason}" for step, reason, _ in labels], [n for *_, n in labels], color="#cd6155")
     ax.set(xlabel="rows rejected")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    return Figure("rejects", "Rejects by step and reason",
-                  "Rows each step dropped, by reason (every row read is either kept or counted here).", _encode(fig))
+    return Figure(
+        "rejects",
+        "Rejects by step and reason",
+        "Rows each step dropped, by reason (every row read is either kept or counted here).",
+        _encode(fig),
+    )
 
 
 def all_figures(data: ReportData) -> list[Figure]:

@@ -7,12 +7,12 @@ import re
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from slime_data.cli.ingest import MaxRejectRatio, check_rejects, print_summary
 from slime_data.cli.executor_options import ExecutorKind, ExecutorOption, RayAddressOption, runs_on_executor
+from slime_data.cli.ingest import MaxRejectRatio, check_rejects, print_summary
 from slime_data.paths import PIPELINES_DIR
 from slime_data.reject_ratio import DEFAULT_MAX_REJECT_RATIO
 from slime_data.ui import DEFAULT_WORKERS, UserError, console, progress, styled, user_errors
@@ -57,12 +57,37 @@ def build_recipe_names() -> list[str]:
 @runs_on_executor
 def build(
     name: Annotated[str, typer.Argument(help="What to build: the recipe pipelines/NAME.yaml (e.g. sophisticated).")],
-    config: Annotated[Optional[Path], typer.Option("--config", help="Recipe YAML (default: pipelines/NAME.yaml; with no --root either, the bundled demo).")] = None,
-    root: Annotated[Optional[Path], typer.Option("--root", help="Folder holding every source's release under its own name.")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Output shard set (default data/NAME). Inputs the recipe generates ({data}/... in it: the demo's synthetic source and caption set) go beside it; nothing else is written.")] = None,
-    workers: Annotated[int, typer.Option("--workers", min=1, help="Processes for the per-record steps and the global ones (dedup, decontamination). The output is the same for any number.")] = DEFAULT_WORKERS,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", help="Recipe YAML (default: pipelines/NAME.yaml; with no --root either, the bundled demo)."
+        ),
+    ] = None,
+    root: Annotated[
+        Path | None, typer.Option("--root", help="Folder holding every source's release under its own name.")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Output shard set (default data/NAME). Inputs the recipe generates ({data}/... in it: "
+            "the demo's synthetic source and caption set) go beside it; nothing else is written.",
+        ),
+    ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Processes for the per-record steps and the global ones (dedup, "
+            "decontamination). The output is the same for any number.",
+        ),
+    ] = DEFAULT_WORKERS,
     force: Annotated[bool, typer.Option("--force", help="Rebuild from scratch, ignoring finished units.")] = False,
-    shard: Annotated[Optional[str], typer.Option("--shard", help="Run slice I of N (0-based), e.g. 3/16; join with `slime-data merge`.")] = None,
+    shard: Annotated[
+        str | None,
+        typer.Option("--shard", help="Run slice I of N (0-based), e.g. 3/16; join with `slime-data merge`."),
+    ] = None,
     executor: ExecutorOption = ExecutorKind.local,
     ray_address: RayAddressOption = None,
     max_reject_ratio: MaxRejectRatio = DEFAULT_MAX_REJECT_RATIO,
@@ -76,7 +101,8 @@ def build(
       slime-data build sophisticated
       slime-data build sophisticated --root ~/datasets --workers 8
       slime-data build sophisticated --root /shared/datasets --out /shared/data/sophisticated --executor ray
-      slime-data build sophisticated --root ~/datasets --shard 3/16 --out slices/3   # then: slime-data merge slices/* --out data/sophisticated
+      slime-data build sophisticated --root ~/datasets --shard 3/16 --out slices/3   # then: slime-data merge slices/*
+      --out data/sophisticated
     """
     from slime_data.build.pipeline import STAGE1, BuildContext, finish, resolve_sources, run_phase1
     from slime_data.build.prepare import prepare_inputs
@@ -114,7 +140,14 @@ def build(
 def merge(
     slices: Annotated[list[Path], typer.Argument(help="Slice folders made with `build --shard I/N`.")],
     out: Annotated[Path, typer.Option("--out", help="Output shard set.")],
-    workers: Annotated[int, typer.Option("--workers", min=1, help="Processes for the global steps (dedup, decontamination). The output is the same for any number.")] = DEFAULT_WORKERS,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Processes for the global steps (dedup, decontamination). The output is the same for any number.",
+        ),
+    ] = DEFAULT_WORKERS,
 ) -> None:
     """Join the slices of a sharded build and run its global steps (dedup across slices, decontamination, caps).
 

@@ -7,14 +7,14 @@ import shlex
 import sys
 import textwrap
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
+from slime_data.cli.executor_options import ExecutorKind, ExecutorOption, RayAddressOption, runs_on_executor
 from slime_data.reject_ratio import DEFAULT_MAX_REJECT_RATIO
 from slime_data.runner import UnitResult
-from slime_data.cli.executor_options import ExecutorKind, ExecutorOption, RayAddressOption, runs_on_executor
 from slime_data.ui import DEFAULT_WORKERS, UserError, console, progress, styled, user_errors
 
 MAX_REJECT_RATIO_HELP = (
@@ -26,7 +26,7 @@ MaxRejectRatio = Annotated[float, typer.Option("--max-reject-ratio", min=0, max=
 
 @user_errors
 def sources(
-    name: Annotated[Optional[str], typer.Argument(help="One source to show (default: all of them).")] = None,
+    name: Annotated[str | None, typer.Argument(help="One source to show (default: all of them).")] = None,
 ) -> None:
     """List the source adapters, the splits SliME trained on, the licence and the native layout each expects.
 
@@ -55,11 +55,26 @@ def ingest(
     source: Annotated[str, typer.Argument(help="Source adapter name (see `slime-data sources`).")],
     root: Annotated[Path, typer.Option("--root", help="The dataset's release root, or its inner folder.")],
     out: Annotated[Path, typer.Option("--out", help="Output shard-set folder.")],
-    split: Annotated[Optional[list[str]], typer.Option("--split", help="Split to read (repeatable); 'all' = every split present. Default: the split SliME trained on.")] = None,
-    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Read at most N native items (for trials).")] = None,
-    workers: Annotated[int, typer.Option("--workers", min=1, help="Processes for decoding and hashing images. The output is the same for any number.")] = DEFAULT_WORKERS,
+    split: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--split",
+            help="Split to read (repeatable); 'all' = every split present. Default: the split SliME trained on.",
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Read at most N native items (for trials).")
+    ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers", min=1, help="Processes for decoding and hashing images. The output is the same for any number."
+        ),
+    ] = DEFAULT_WORKERS,
     force: Annotated[bool, typer.Option("--force", help="Discard unfinished work in --out and start over.")] = False,
-    chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Native items per unit of work (the resume granularity).")] = 512,
+    chunk_size: Annotated[
+        int, typer.Option("--chunk-size", min=1, help="Native items per unit of work (the resume granularity).")
+    ] = 512,
     executor: ExecutorOption = ExecutorKind.local,
     ray_address: RayAddressOption = None,
     max_reject_ratio: MaxRejectRatio = DEFAULT_MAX_REJECT_RATIO,
@@ -126,8 +141,13 @@ def print_summary(manifest: dict, title: str) -> None:
                 reasons.add_row(step, reason, str(n))
         console.print(reasons)
     console.print(
-        styled((f"wrote {manifest['num_rows']} rows in {len(manifest['shards'])} shard(s); "
-                f"{manifest['rejects']['total']} rejected", "green"))
+        styled(
+            (
+                f"wrote {manifest['num_rows']} rows in {len(manifest['shards'])} shard(s); "
+                f"{manifest['rejects']['total']} rejected",
+                "green",
+            )
+        )
     )
 
 

@@ -31,7 +31,12 @@ def inspect(
 
     shard_set = ShardSet(path)
     manifest = shard_set.manifest
-    console.print(styled((str(shard_set.root), "bold"), f": {len(shard_set)} rows in {len(shard_set.shard_paths)} shard(s), schema {manifest['schema_version']}"))
+    console.print(
+        styled(
+            (str(shard_set.root), "bold"),
+            f": {len(shard_set)} rows in {len(shard_set.shard_paths)} shard(s), schema {manifest['schema_version']}",
+        )
+    )
     console.print(f"made by: {manifest['command']}")
     for key, counts in manifest["counts"].items():
         table = Table(title=f"rows by {key}")
@@ -49,7 +54,9 @@ def inspect(
     for i in range(min(rows, len(shard_set))):
         record = shard_set[i]
         image = f"{record.width}x{record.height} {len(record.image.bytes or b'')} bytes" if record.image else "none"
-        console.print(styled((f"#{i} {record.id}", "bold"), f" task={record.task} image={image} answer={record.answer!r}"))
+        console.print(
+            styled((f"#{i} {record.id}", "bold"), f" task={record.task} image={image} answer={record.answer!r}")
+        )
         for turn in record.conversations[:4]:
             console.print(f"  {turn['from']}: {turn['value'][:200]!r}")
     if manifest["rejects"]["by_step"]:
@@ -63,7 +70,9 @@ def inspect(
 
 
 @user_errors
-def validate(path: Annotated[Path, typer.Argument(help="A shard-set folder (or its manifest.json), or a mix manifest.")]) -> None:
+def validate(
+    path: Annotated[Path, typer.Argument(help="A shard-set folder (or its manifest.json), or a mix manifest.")],
+) -> None:
     """Check a shard set: schema, row counts and every shard's sha256. Exit 0 only if all check out.
 
     Example: slime-data validate data/scienceqa

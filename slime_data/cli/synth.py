@@ -28,15 +28,26 @@ def parse_kinds(text: str) -> tuple[str, ...]:
 @user_errors
 def synth(
     out: Annotated[Path, typer.Option("--out", help="Output folder (replaced if it holds an earlier synth output).")],
-    n: Annotated[int, typer.Option("--n", min=0, help="Number of QA images, shared round-robin among the kinds.")] = 200,
+    n: Annotated[
+        int, typer.Option("--n", min=0, help="Number of QA images, shared round-robin among the kinds.")
+    ] = 200,
     seed: Annotated[int, typer.Option("--seed", help="Seed: the same seed gives byte-identical files.")] = 0,
-    kinds: Annotated[str, typer.Option("--kinds", help="Comma-separated kinds: chart, table, document, geometry.")] = "chart,table,document,geometry",
-    captions: Annotated[int, typer.Option("--captions", min=0, help="Images in the LLaVA-558K-format caption set.")] = 64,
-    workers: Annotated[int, typer.Option("--workers", min=1, help="Processes rendering images (output does not depend on it).")] = min(4, os.cpu_count() or 1),
+    kinds: Annotated[
+        str, typer.Option("--kinds", help="Comma-separated kinds: chart, table, document, geometry.")
+    ] = "chart,table,document,geometry",
+    captions: Annotated[
+        int, typer.Option("--captions", min=0, help="Images in the LLaVA-558K-format caption set.")
+    ] = 64,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="Processes rendering images (output does not depend on it).")
+    ] = min(4, os.cpu_count() or 1),
 ) -> None:
-    """Generate high-resolution charts, tables, document pages and geometry sheets with exact questions, answers and step-by-step rationales, plus a small caption set.
+    """Generate high-resolution charts, tables, document pages and geometry sheets with exact questions, answers and
+    step-by-step rationales, plus a small caption set.
 
-    Writes DIR/synth.jsonl (one question per line), DIR/figures.jsonl (the data behind each image), DIR/images/<kind>/*.png and DIR/LLaVA-Pretrain/ (a caption set in the LLaVA-558K release layout). Read them with `slime-data ingest synth --root DIR` and `slime-data ingest llava_pretrain --root DIR`.
+    Writes DIR/synth.jsonl (one question per line), DIR/figures.jsonl (the data behind each image),
+    DIR/images/<kind>/*.png and DIR/LLaVA-Pretrain/ (a caption set in the LLaVA-558K release layout). Read them with
+    `slime-data ingest synth --root DIR` and `slime-data ingest llava_pretrain --root DIR`.
 
     Example: slime-data synth --out data/raw/synth --n 200 --seed 0 --workers 2
     """
@@ -63,7 +74,15 @@ def synth(
     table.add_row("captions", str(info.captions), "-", "-", "-")
     console.print(table)
     total = sum(info.questions.values())
-    console.print(styled((f"wrote {sum(info.images.values())} images, {total} questions and {info.captions} captions in {summary.seconds:.1f}s", "green")))
+    console.print(
+        styled(
+            (
+                f"wrote {sum(info.images.values())} images, {total} questions "
+                f"and {info.captions} captions in {summary.seconds:.1f}s",
+                "green",
+            )
+        )
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -7,7 +7,7 @@ import shlex
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.logging import RichHandler
@@ -59,20 +59,62 @@ def usage_table(usage: dict) -> Table:
 def teach(
     input_dir: Annotated[Path, typer.Argument(help="Input shard-set folder (or its manifest.json).")],
     out: Annotated[Path, typer.Option("--out", help="Output shard-set folder.")],
-    mode: Annotated[Mode, typer.Option("--mode", help="rationale: reasoning for rows with a gold answer; qa: detail questions from high-resolution images; verify: drop rows whose rationale a judge calls wrong.")],
-    model: Annotated[Optional[str], typer.Option("--model", help="Model name on the server (default: the teacher config's).")] = None,
-    base_url: Annotated[Optional[str], typer.Option("--base-url", help="OpenAI-compatible URL, e.g. http://127.0.0.1:8000/v1 (default: $OPENAI_BASE_URL, else OpenAI).")] = None,
-    concurrency: Annotated[Optional[int], typer.Option("--concurrency", min=1, help="Requests in flight at once.")] = None,
-    rpm: Annotated[Optional[float], typer.Option("--rpm", min=0.001, help="Requests per minute limit.")] = None,
-    tpm: Annotated[Optional[float], typer.Option("--tpm", min=0.001, help="Tokens per minute limit.")] = None,
-    max_requests: Annotated[Optional[int], typer.Option("--max-requests", min=0, help="Stop after sending N requests (cached answers are free).")] = None,
-    max_cost: Annotated[Optional[float], typer.Option("--max-cost", min=0, help="A ceiling on this run's estimated cost in USD: each request reserves its worst case (prompt estimate + max_tokens) before it is sent (needs the model's price in the config).")] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", help="Your teacher YAML, overriding pipelines/teacher.yaml (may hold api_key).")] = None,
-    cache: Annotated[Optional[Path], typer.Option("--cache", help="Response cache (SQLite). Default: ~/.cache/slime/teacher.sqlite.")] = None,
+    mode: Annotated[
+        Mode,
+        typer.Option(
+            "--mode",
+            help="rationale: reasoning for rows with a gold answer; qa: detail questions from "
+            "high-resolution images; verify: drop rows whose rationale a judge calls wrong.",
+        ),
+    ],
+    model: Annotated[
+        str | None, typer.Option("--model", help="Model name on the server (default: the teacher config's).")
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            "--base-url",
+            help="OpenAI-compatible URL, e.g. http://127.0.0.1:8000/v1 (default: $OPENAI_BASE_URL, else OpenAI).",
+        ),
+    ] = None,
+    concurrency: Annotated[int | None, typer.Option("--concurrency", min=1, help="Requests in flight at once.")] = None,
+    rpm: Annotated[float | None, typer.Option("--rpm", min=0.001, help="Requests per minute limit.")] = None,
+    tpm: Annotated[float | None, typer.Option("--tpm", min=0.001, help="Tokens per minute limit.")] = None,
+    max_requests: Annotated[
+        int | None,
+        typer.Option("--max-requests", min=0, help="Stop after sending N requests (cached answers are free)."),
+    ] = None,
+    max_cost: Annotated[
+        float | None,
+        typer.Option(
+            "--max-cost",
+            min=0,
+            help="A ceiling on this run's estimated cost in USD: each request reserves its worst case "
+            "(prompt estimate + max_tokens) before it is sent (needs the model's price in the config).",
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="Your teacher YAML, overriding pipelines/teacher.yaml (may hold api_key)."),
+    ] = None,
+    cache: Annotated[
+        Path | None, typer.Option("--cache", help="Response cache (SQLite). Default: ~/.cache/slime/teacher.sqlite.")
+    ] = None,
     questions: Annotated[int, typer.Option("--questions", min=1, max=20, help="qa: questions asked per image.")] = 3,
-    min_short_side: Annotated[int, typer.Option("--min-short-side", min=1, help="qa: only images whose shorter side is at least this.")] = 672,
-    thumbnail_check: Annotated[bool, typer.Option("--thumbnail-check/--no-thumbnail-check", help="qa: drop questions answerable from a 336-px thumbnail (one more request per image).")] = False,
-    rewrite: Annotated[Rewrite, typer.Option("--rewrite", help="rationale: which rows get one — missing, poor (missing or short), all.")] = Rewrite.poor,
+    min_short_side: Annotated[
+        int, typer.Option("--min-short-side", min=1, help="qa: only images whose shorter side is at least this.")
+    ] = 672,
+    thumbnail_check: Annotated[
+        bool,
+        typer.Option(
+            "--thumbnail-check/--no-thumbnail-check",
+            help="qa: drop questions answerable from a 336-px thumbnail (one more request per image).",
+        ),
+    ] = False,
+    rewrite: Annotated[
+        Rewrite,
+        typer.Option("--rewrite", help="rationale: which rows get one — missing, poor (missing or short), all."),
+    ] = Rewrite.poor,
     executor: ExecutorOption = ExecutorKind.local,
     ray_address: RayAddressOption = None,
 ) -> None:
@@ -80,11 +122,14 @@ def teach(
 
     The API key comes from $OPENAI_API_KEY or `api_key:` in --config, never from the command line.
 
-    Answers are cached on disk: rerunning the same command after a crash, Ctrl-C or a budget stop sends no request twice and gives the same shards.
+    Answers are cached on disk: rerunning the same command after a crash, Ctrl-C or a budget stop sends no request twice
+    and gives the same shards.
 
-    When --max-requests or --max-cost stops the run, nothing final is written to --out and the exit status is 3: rerun the same command (again, or with a higher budget) to continue.
+    When --max-requests or --max-cost stops the run, nothing final is written to --out and the exit status is 3: rerun
+    the same command (again, or with a higher budget) to continue.
 
-    Example: slime-data teach data/sophisticated --out data/sophisticated-rationale --mode rationale --concurrency 16 --max-cost 20
+    Example: slime-data teach data/sophisticated --out data/sophisticated-rationale --mode rationale --concurrency 16
+    --max-cost 20
     """
     from slime_data.cli.ingest import print_summary
     from slime_data.runner import ValidateRecords, apply_steps
@@ -113,15 +158,25 @@ def teach(
     )
     _show_teacher_logs()
     settings = step.summary()
-    console.print(styled(
-        (f"teach {mode.value}", "bold"), f": {len(shard_set)} rows from {shard_set.root} with {step.config.model} "
-        f"at {settings['settings']['base_url']} (cache {settings['settings']['cache']})",
-    ))
-    run_config = {"mode": mode.value, "params": step.params.model_dump(mode="json", exclude_none=True), "teacher": settings["settings"]}
+    console.print(
+        styled(
+            (f"teach {mode.value}", "bold"),
+            f": {len(shard_set)} rows from {shard_set.root} with {step.config.model} "
+            f"at {settings['settings']['base_url']} (cache {settings['settings']['cache']})",
+        )
+    )
+    run_config = {
+        "mode": mode.value,
+        "params": step.params.model_dump(mode="json", exclude_none=True),
+        "teacher": settings["settings"],
+    }
     if executor is ExecutorKind.ray:
         return _teach_in_batches(shard_set, step, out, run_config)
     try:
-        with progress() as bar, ShardWriter(out, command=shlex.join(["slime-data", *sys.argv[1:]]), config=run_config) as writer:
+        with (
+            progress() as bar,
+            ShardWriter(out, command=shlex.join(["slime-data", *sys.argv[1:]]), config=run_config) as writer,
+        ):
             task = bar.add_task(f"teach {mode.value}", total=len(shard_set))
             step.on_record_done = lambda: bar.advance(task)
             stream, counts = apply_steps(iter(shard_set), [step, ValidateRecords()])
@@ -133,11 +188,14 @@ def teach(
             }
     except BudgetExhausted as err:
         console.print(usage_table(step.usage.to_json()))
-        console.print(styled(
-            (f"stopped: {err}.", "yellow"), f" Nothing final was written to {out}; the {step.usage.responses} answers "
-            f"received are cached in {step.config.resolved_cache()}. Rerun the same command to continue: "
-            "cached answers are free.",
-        ))
+        console.print(
+            styled(
+                (f"stopped: {err}.", "yellow"),
+                f" Nothing final was written to {out}; the {step.usage.responses} answers "
+                f"received are cached in {step.config.resolved_cache()}. Rerun the same command to continue: "
+                "cached answers are free.",
+            )
+        )
         raise typer.Exit(EXIT_BUDGET) from None
     _, manifest = load_manifest(out)
     print_summary(manifest, title=f"teach {mode.value} -> {out}")
@@ -155,15 +213,21 @@ def _teach_in_batches(shard_set: ShardSet, step: TeacherStep, out: Path, run_con
         with progress() as bar:
             task = bar.add_task(f"teach {mode} (ray)", total=len(shard_set))
             manifest = teach_in_batches(
-                shard_set, step, out, command=shlex.join(["slime-data", *sys.argv[1:]]), config=run_config,
+                shard_set,
+                step,
+                out,
+                command=shlex.join(["slime-data", *sys.argv[1:]]),
+                config=run_config,
                 on_rows=lambda rows: bar.advance(task, rows),
             )
     except BudgetExhausted as err:
-        console.print(styled(
-            (f"stopped: {err}.", "yellow"),
-            f" Nothing final was written to {out}; finished batches are kept under "
-            f"{out / '.work'} and every answer received is cached. Rerun the same command to continue.",
-        ))
+        console.print(
+            styled(
+                (f"stopped: {err}.", "yellow"),
+                f" Nothing final was written to {out}; finished batches are kept under "
+                f"{out / '.work'} and every answer received is cached. Rerun the same command to continue.",
+            )
+        )
         raise typer.Exit(EXIT_BUDGET) from None
     print_summary(manifest, title=f"teach {mode} -> {out}")
     console.print(usage_table(manifest["teacher"]["usage"]))

@@ -137,7 +137,11 @@ def _read_mmmu_answer_dict(path: Path) -> list[BenchmarkItem]:
         question_type = entry.get("question_type") or ("multiple-choice" if choices else "open")
         items.append(
             BenchmarkItem(
-                item_id, None, choices=choices, answers=answer_forms(gold, choices), gold=gold,
+                item_id,
+                None,
+                choices=choices,
+                answers=answer_forms(gold, choices),
+                gold=gold,
                 meta={"question_type": question_type},
             )
         )

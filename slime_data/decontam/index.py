@@ -93,7 +93,17 @@ class BenchmarkIndex:
         self.items: list[tuple[str, BenchmarkItem]] = [(b.name, item) for b in benchmarks for item in b.items]
         self.stats: dict[str, dict[str, int]] = {
             b.name: dict.fromkeys(
-                ("items", "images", "images_unreadable", "exact_questions", "passages", "templated", "option_sets", "unmatchable"), 0
+                (
+                    "items",
+                    "images",
+                    "images_unreadable",
+                    "exact_questions",
+                    "passages",
+                    "templated",
+                    "option_sets",
+                    "unmatchable",
+                ),
+                0,
             )
             for b in benchmarks
         }
@@ -242,7 +252,9 @@ class BenchmarkIndex:
                     best[qi] = candidate
         for qi, (distance, index) in best.items():
             name, item = self.items[index]
-            found[int(rows[qi])] = Match(name, item.item_id, IMAGE, f"image within {distance} bits of {name} item {item.item_id}")
+            found[int(rows[qi])] = Match(
+                name, item.item_id, IMAGE, f"image within {distance} bits of {name} item {item.item_id}"
+            )
 
     def _match_passages(self, lines: HumanLines, found: list[Match | None]) -> None:
         if not len(self._passage_keys):
@@ -257,8 +269,11 @@ class BenchmarkIndex:
             if found[row] is None:
                 name, item = self.items[int(self._passage_items[position])]
                 found[row] = Match(
-                    name, item.item_id, QUESTION,
-                    f"shares a {self.ngram}-token passage with {name} item {item.item_id}: {_short(item.question or item.context or '')!r}",
+                    name,
+                    item.item_id,
+                    QUESTION,
+                    f"shares a {self.ngram}-token passage with {name} item "
+                    f"{item.item_id}: {_short(item.question or item.context or '')!r}",
                 )
 
     def _match_exact(self, lines: HumanLines, answers: pa.Array, choices: pa.Array, found: list[Match | None]) -> None:
@@ -282,7 +297,12 @@ class BenchmarkIndex:
                     item_answers = {normalize_text(a) for a in item.answers} - {""}
                     if row_answers and item_answers and not row_answers & item_answers:
                         continue
-                    return Match(name, item.item_id, QUESTION, f"question equals {name} item {item.item_id}: {_short(item.question or '')!r}")
+                    return Match(
+                        name,
+                        item.item_id,
+                        QUESTION,
+                        f"question equals {name} item {item.item_id}: {_short(item.question or '')!r}",
+                    )
         return None
 
     def _match_options(self, choices: pa.Array, found: list[Match | None]) -> None:
@@ -300,4 +320,9 @@ class BenchmarkIndex:
         if index is None:
             return None
         name, item = self.items[index]
-        return Match(name, item.item_id, OPTIONS, f"same options as {name} item {item.item_id}: {_short(' | '.join(item.choices or []))!r}")
+        return Match(
+            name,
+            item.item_id,
+            OPTIONS,
+            f"same options as {name} item {item.item_id}: {_short(' | '.join(item.choices or []))!r}",
+        )

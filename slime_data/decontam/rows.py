@@ -48,7 +48,9 @@ class HumanLines:
         values, value_rows = human_turns(conversations.take(pa.array(rows, pa.int64())))
         pieces = pc.split_pattern_regex(values, LINE_BREAKS)
         raw = pc.list_flatten(pieces).dictionary_encode()
-        normalized = pa.array([normalize_text(line) for line in raw.dictionary.to_pylist()], pa.string()).take(raw.indices)
+        normalized = pa.array([normalize_text(line) for line in raw.dictionary.to_pylist()], pa.string()).take(
+            raw.indices
+        )
         line_rows = rows[value_rows[pc.list_parent_indices(pieces).to_numpy()]]
         keep = pc.greater(pc.binary_length(normalized), 0)
         return cls(conversations, line_rows[keep.to_numpy(zero_copy_only=False)], normalized.filter(keep))
@@ -82,7 +84,9 @@ class HumanLines:
         line_mask = by_line[self.rows]
         line_rows = self.rows[line_mask]
         split_rows = np.flatnonzero(by_line)
-        split_lengths = np.bincount(line_rows, weights=per_line[line_mask], minlength=len(self))[split_rows].astype(np.int64)
+        split_lengths = np.bincount(line_rows, weights=per_line[line_mask], minlength=len(self))[split_rows].astype(
+            np.int64
+        )
         split_tokens = pc.list_flatten(pc.split_pattern(self.texts.filter(pa.array(line_mask)), " "))
 
         text_rows = np.flatnonzero(enough & joined)

@@ -13,7 +13,13 @@ from slime_data.dedup.hamming import MultiIndexHash
 from slime_data.dedup.minhash import MinHasher, band_keys, estimated_jaccard
 from slime_data.dedup.plan import DropPlan, ExactDedup, NearDedup, NearDedupParams, keepers
 from slime_data.dedup.shingles import shingle_jaccard
-from slime_data.dedup.signatures import SIGNATURE_COLUMNS, Signatures, signatures_from_batches, signatures_from_records, signatures_of_files
+from slime_data.dedup.signatures import (
+    SIGNATURE_COLUMNS,
+    Signatures,
+    signatures_from_batches,
+    signatures_from_records,
+    signatures_of_files,
+)
 from slime_data.dedup.text import dedup_text, dedup_texts, human_text, normalize_text, tokens
 from slime_data.dedup.unionfind import UnionFind
 

@@ -106,7 +106,9 @@ class MultiIndexHash:
     def _block(hashes: np.ndarray, shift: int, width: int) -> np.ndarray:
         return (hashes >> np.uint64(shift)) & np.uint64((1 << width) - 1)
 
-    def _first_close_block(self, a: np.ndarray, b: np.ndarray, layout: list[tuple[int, int]], radius: int) -> np.ndarray:
+    def _first_close_block(
+        self, a: np.ndarray, b: np.ndarray, layout: list[tuple[int, int]], radius: int
+    ) -> np.ndarray:
         """For hash pairs, the first block where they differ in at most ``radius`` bits."""
         close = np.stack([hamming(self._block(a, s, w), self._block(b, s, w)) <= radius for s, w in layout])
         return np.argmax(close, axis=0)
@@ -150,4 +152,3 @@ class MultiIndexHash:
                     keep = self._first_close_block(queries[q], h[t], layout, radius) == b
                     if keep.any():
                         yield q[keep], t[keep], distance[keep]
-

@@ -129,7 +129,9 @@ def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
     return key
 
 
-def lsh_pairs(bands: np.ndarray, rows: np.ndarray | None = None, threads: int = 1) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def lsh_pairs(
+    bands: np.ndarray, rows: np.ndarray | None = None, threads: int = 1
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Chunks of (i, j), i < j: rows that agree on at least one band of ``bands`` (n, B), each pair once.
 
     ``rows``: search only these rows of ``bands`` (i and j are then positions in ``rows``).

@@ -169,7 +169,9 @@ class NearDedup(_ClusterDedup):
 
     def pairs(self, sigs: Signatures) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         if sigs.minhash.shape[1] != self.params.num_perm:
-            raise ValueError(f"signatures have {sigs.minhash.shape[1]} MinHash slots, the plan expects {self.params.num_perm}")
+            raise ValueError(
+                f"signatures have {sigs.minhash.shape[1]} MinHash slots, the plan expects {self.params.num_perm}"
+            )
         yield from self._text_pairs(sigs, np.flatnonzero(~sigs.has_image))
         yield from self._image_pairs(sigs, np.flatnonzero(sigs.has_image))
 

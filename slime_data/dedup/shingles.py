@@ -116,7 +116,9 @@ def _jaccard_chunk(left: pa.Array, right: pa.Array, k: int) -> np.ndarray:
     left_codes, right_codes = _tagged_kgram_set(left, k), _tagged_kgram_set(right, k)
     both = np.sort(np.concatenate([left_codes, right_codes]))
     shared = both[1:][both[1:] == both[:-1]]  # a code both sides hold sits twice in a row
-    intersection, size_left, size_right = (_count_per_pair(codes, len(left)) for codes in (shared, left_codes, right_codes))
+    intersection, size_left, size_right = (
+        _count_per_pair(codes, len(left)) for codes in (shared, left_codes, right_codes)
+    )
     return intersection / (size_left + size_right - intersection)
 
 

@@ -50,7 +50,14 @@ SIGNATURE_COLUMNS = ["id", "image_hash", "phash", "width", "height", "conversati
 # Rows whose texts are extracted, normalised and MinHashed together: big enough to amortise
 # numpy and Arrow calls over the 256-row batches of a shard, small enough to bound the memory.
 _ROWS_PER_CHUNK = 32_768
-_ROW_FIELDS = {"has_image": bool, "image_key": np.uint64, "phash": np.uint64, "pixels": np.int64, "text_key": np.uint64, "text_index": np.int64}
+_ROW_FIELDS = {
+    "has_image": bool,
+    "image_key": np.uint64,
+    "phash": np.uint64,
+    "pixels": np.int64,
+    "text_key": np.uint64,
+    "text_index": np.int64,
+}
 
 
 @dataclass
@@ -98,7 +105,8 @@ def signatures_from_batches(batches: Iterable[pa.RecordBatch], hasher: MinHasher
 
 
 def signatures_of_files(paths: Sequence[Path], rows: int, hasher: MinHasher | None, workers: int = 1) -> Signatures:
-    """Signatures of the ``rows`` rows of the shard files ``paths``, in order: one file per job, in ``workers`` processes."""
+    """Signatures of the ``rows`` rows of the shard files ``paths``, in order: one file per job, in ``workers``
+    processes."""
     return _joined(map_in_processes(_file_signatures, [(str(path), hasher) for path in paths], workers), rows, hasher)
 
 
@@ -191,7 +199,10 @@ def _chunk_signatures(batch: pa.RecordBatch, hasher: MinHasher | None) -> Signat
     return Signatures(
         ids=batch.column("id"),
         has_image=has_image,
-        image_key=np.array([xxhash.xxh3_64_intdigest(h.encode()) if h is not None else 0 for h in image_hash.to_pylist()], dtype=np.uint64),
+        image_key=np.array(
+            [xxhash.xxh3_64_intdigest(h.encode()) if h is not None else 0 for h in image_hash.to_pylist()],
+            dtype=np.uint64,
+        ),
         phash=_filled(batch.column("phash"), np.uint64),
         pixels=np.where(has_image, width * height, 0),
         text_key=key_of_raw[raw_index],

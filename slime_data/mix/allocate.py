@@ -85,7 +85,10 @@ def _share(total: int, members: Sequence[MixSource | MixStage], weights: Sequenc
     if fixed > total:
         raise AllocationError(f"the fixed counts of {what} add up to {fixed:,}, more than the {total:,} rows to share")
     if not free and fixed != total:
-        raise AllocationError(f"the fixed counts of {what} add up to {fixed:,} but {total:,} rows are to be shared: give one a weight instead of a count")
+        raise AllocationError(
+            f"the fixed counts of {what} add up to {fixed:,} but {total:,} "
+            "rows are to be shared: give one a weight instead of a count"
+        )
     counts = [m.count or 0 for m in members]
     for i, n in zip(free, split_exactly(total - fixed, [weights[i] for i in free])):
         counts[i] = n
@@ -96,7 +99,11 @@ def rule_weights(stage: MixStage, available: Sequence[int]) -> list[float]:
     """Weights of the stage's sources: explicit, or from its sampling rule over ``available``."""
     if stage.rule == "weight":
         return [s.weight or 0.0 for s in stage.sources]
-    power = 1 / stage.sampling.temperature if isinstance(stage.sampling, Temperature) else {"proportional": 1.0, "sqrt": 0.5}[stage.sampling]
+    power = (
+        1 / stage.sampling.temperature
+        if isinstance(stage.sampling, Temperature)
+        else {"proportional": 1.0, "sqrt": 0.5}[stage.sampling]
+    )
     return [float(n) ** power for n in available]
 
 
@@ -120,7 +127,9 @@ def _quotas(recipe: MixRecipe, target: int, available: dict[str, int]) -> list[S
         weights = rule_weights(stage, have)
         free = [i for i, s in enumerate(stage.sources) if s.count is None]
         if rows > sum(s.count or 0 for s in stage.sources) and not any(have[i] for i in free):
-            raise AllocationError(f"stage {stage.name} needs {rows:,} rows but its sources have none left after dedup/decontamination")
+            raise AllocationError(
+                f"stage {stage.name} needs {rows:,} rows but its sources have none left after dedup/decontamination"
+            )
         counts = _share(rows, stage.sources, weights, f"stage {stage.name}")
         quotas = [
             SourceQuota(
@@ -132,7 +141,9 @@ def _quotas(recipe: MixRecipe, target: int, available: dict[str, int]) -> list[S
                 rule="count" if source.count is not None else stage.rule,
                 max_repeats=recipe.repeats_cap(source),
             )
-            for source, n_rows, n_have, share in zip(stage.sources, counts, have, requested_shares(stage, rows, weights))
+            for source, n_rows, n_have, share in zip(
+                stage.sources, counts, have, requested_shares(stage, rows, weights)
+            )
         ]
         stages.append(StageQuota(stage.name, rows, quotas))
     return stages
@@ -143,7 +154,8 @@ def _over_cap(stages: list[StageQuota]) -> list[SourceQuota]:
 
 
 def allocate(recipe: MixRecipe, target: int, available: dict[str, int]) -> list[StageQuota]:
-    """Rows per stage and per source for ``target`` rows in all; ``available`` maps source name -> rows after hygiene."""
+    """Rows per stage and per source for ``target`` rows in all; ``available`` maps source name -> rows after
+    hygiene."""
     if target < 1:
         raise AllocationError(f"--target must be at least 1, got {target}")
     stages = _quotas(recipe, target, available)
@@ -160,7 +172,8 @@ def _over_cap_message(recipe: MixRecipe, target: int, available: dict[str, int],
     hint = f"--target {reachable:,} is the most these weights allow" if reachable else "no target fits these weights"
     more = f" (and {len(over) - 1} more source(s))" if len(over) > 1 else ""
     return (
-        f"--target {target:,} cannot be met: source {first.source} (stage {first.stage}) would need {first.rows:,} rows but has "
+        f"--target {target:,} cannot be met: source {first.source} "
+        f"(stage {first.stage}) would need {first.rows:,} rows but has "
         f"{first.available:,} after dedup/decontamination, at most {cap:,} with max_repeats {first.max_repeats}{more}; "
         f"{sum(available.values()):,} rows are available in all. Raise max_repeats (for the recipe or that source), "
         f"lower --target ({hint}), or give {first.source} a smaller weight"

@@ -32,16 +32,24 @@ class Hygiene:
 
 def _check_unique_ids(inputs: list[MixInput]) -> None:
     """Steps name drops by id, so an id in two inputs (or twice in one) would be ambiguous."""
-    ids = [pa.chunked_array([b.column(0) for b in i.shard_set.iter_batches(columns=["id"])], type=pa.string()) for i in inputs]
+    ids = [
+        pa.chunked_array([b.column(0) for b in i.shard_set.iter_batches(columns=["id"])], type=pa.string())
+        for i in inputs
+    ]
     everything = pa.chunked_array([chunk for column in ids for chunk in column.chunks], type=pa.string())
     if pc.count_distinct(everything).as_py() != len(everything):
         counts = pc.value_counts(everything)
         repeated = pc.filter(counts, pc.greater(counts.field("counts"), 1))[0]["values"].as_py()
         holders = [i.spec.input for i, column in zip(inputs, ids) if pc.any(pc.equal(column, repeated)).as_py()]
-        raise ValueError(f"record id {repeated!r} occurs more than once (in {', '.join(holders)}); ids must be unique across the mix inputs")
+        raise ValueError(
+            f"record id {repeated!r} occurs more than once (in "
+            f"{', '.join(holders)}); ids must be unique across the mix inputs"
+        )
 
 
-def _rejected_rows(mix_input: MixInput, verdicts: dict[str, tuple[str, str, str]], drop_ids: pa.Array) -> tuple[np.ndarray, list[Reject]]:
+def _rejected_rows(
+    mix_input: MixInput, verdicts: dict[str, tuple[str, str, str]], drop_ids: pa.Array
+) -> tuple[np.ndarray, list[Reject]]:
     """The input's rows whose ids the steps dropped (row indices within the input), and their rejects."""
     rows, rejects, start = [], [], 0
     for batch in mix_input.shard_set.iter_batches(columns=["id", "source"]):
@@ -64,7 +72,9 @@ def plan_drops(recipe: MixRecipe, inputs: list[MixInput], recipe_dir: Path | Non
     pool = pa.default_memory_pool()
     pool.release_unused()
     context = {"recipe_dir": recipe_dir, "workers": workers}  # what relative benchmark paths are relative to; processes
-    steps: list[GlobalStep] = [make_step(spec.step, spec.params, context, "hygiene step") for spec in recipe.hygiene if spec.enabled]
+    steps: list[GlobalStep] = [
+        make_step(spec.step, spec.params, context, "hygiene step") for spec in recipe.hygiene if spec.enabled
+    ]
     view = InputsView(inputs)
     verdicts: dict[str, tuple[str, str, str]] = {}  # id -> (step, reason, detail)
     counts = []

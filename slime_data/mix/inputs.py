@@ -70,7 +70,10 @@ def open_inputs(recipe: MixRecipe) -> list[MixInput]:
             try:
                 shard_set = ShardSet(Path(spec.input).expanduser())
             except ShardSetError as err:
-                raise MissingInput(f"input {spec.input} of source {spec.name} (stage {stage.name}) is not a finished shard set ({err}); make it with: {spec.make_command}") from None
+                raise MissingInput(
+                    f"input {spec.input} of source {spec.name} (stage {stage.name}) is "
+                    f"not a finished shard set ({err}); make it with: {spec.make_command}"
+                ) from None
             for path in shard_set.shard_paths:
                 with pa.memory_map(str(path), "r") as source:
                     try:

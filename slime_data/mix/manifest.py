@@ -143,17 +143,28 @@ def validate_mix(path: str | Path) -> list[str]:
         for name, source in info["sources"].items():
             repeats = source["repeats"]
             if source["rows_in"] != source["dropped"] + source["available"]:
-                problems.append(f"{stage}/{name}: rows_in {source['rows_in']} != dropped {source['dropped']} + available {source['available']}")
+                problems.append(
+                    f"{stage}/{name}: rows_in {source['rows_in']} != dropped "
+                    f"{source['dropped']} + available {source['available']}"
+                )
             if source["rows_out"] != repeats["whole"] * source["available"] + repeats["remainder"]:
-                problems.append(f"{stage}/{name}: rows_out {source['rows_out']} != {repeats['whole']} x {source['available']} + {repeats['remainder']}")
+                problems.append(
+                    f"{stage}/{name}: rows_out {source['rows_out']} != {repeats['whole']} "
+                    f"x {source['available']} + {repeats['remainder']}"
+                )
             if source["rows_out"] > repeats["max"] * source["available"]:
-                problems.append(f"{stage}/{name}: {source['rows_out']} rows out of {source['available']} passes max_repeats {repeats['max']}")
+                problems.append(
+                    f"{stage}/{name}: {source['rows_out']} rows out of "
+                    f"{source['available']} passes max_repeats {repeats['max']}"
+                )
         total += info["rows"]
     if total != data["target"]:
         problems.append(f"the stages hold {total} rows, the target is {data['target']}")
     if data["recipe"].get("images") == "reference" and not problems:
         # The rows' images live in the inputs: they must be the very inputs the mix was made from.
-        problems += input_drift(manifest) or [p for stage in data["stages"] for p in reference_problems(manifest, stage)]
+        problems += input_drift(manifest) or [
+            p for stage in data["stages"] for p in reference_problems(manifest, stage)
+        ]
     return problems
 
 
@@ -173,7 +184,9 @@ def reference_problems(manifest: MixManifest, stage: str) -> list[str]:
             if rows_of[file] is None:
                 problems.append(f"{stage}: {shard.name}: image pointer {path}: {file} is missing")
             elif not row.isdigit() or int(row) >= rows_of[file]:
-                problems.append(f"{stage}: {shard.name}: image pointer {path} is past the end of {file} ({rows_of[file]} rows)")
+                problems.append(
+                    f"{stage}: {shard.name}: image pointer {path} is past the end of {file} ({rows_of[file]} rows)"
+                )
     return problems
 
 

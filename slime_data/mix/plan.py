@@ -36,7 +36,8 @@ PLAN = "plan.json"
 
 
 def draw(kept: np.ndarray, quota: SourceQuota, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """``quota.rows`` of the ``kept`` row indices: whole repeats plus a seeded remainder; and each one's repeat index."""
+    """``quota.rows`` of the ``kept`` row indices: whole repeats plus a seeded remainder; and each one's repeat
+    index."""
     n, whole, remainder = len(kept), quota.whole_repeats, quota.remainder
     rows = [np.tile(kept, whole)]
     repeats = [np.repeat(np.arange(whole, dtype=np.int32), n)]
@@ -53,7 +54,9 @@ def plan_stage(stage_index: int, quota: StageQuota, inputs: list[MixInput], hygi
     by_name = {i.name: i for i in inputs}
     for source_index, source_quota in enumerate(quota.sources):
         mix_input = by_name[source_quota.source]
-        kept = np.setdiff1d(np.arange(len(mix_input), dtype=np.int64), hygiene.dropped[mix_input.index], assume_unique=True)
+        kept = np.setdiff1d(
+            np.arange(len(mix_input), dtype=np.int64), hygiene.dropped[mix_input.index], assume_unique=True
+        )
         rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(stage_index, source_index)))
         rows, repeats = draw(kept, source_quota, rng)
         part = np.empty(len(rows), dtype=POINTER)
@@ -72,7 +75,9 @@ class Plan:
     """Everything the writer and the manifest need once planning is done (JSON-serialisable but the pointers)."""
 
     fingerprint: str
-    stages: list[dict[str, Any]]  # {"name", "rows", "shards": number of output shards, "sources": [SourceQuota as dict]}
+    stages: list[
+        dict[str, Any]
+    ]  # {"name", "rows", "shards": number of output shards, "sources": [SourceQuota as dict]}
     inputs: list[dict[str, Any]]  # {"index", "stage", "name", "input", "manifest", "sha256", "rows", "shard_paths"}
     hygiene_steps: list[dict[str, Any]]
     dropped: dict[str, int]  # source name -> rows hygiene dropped from its input
@@ -83,12 +88,14 @@ class Plan:
             buffer = io.BytesIO()
             np.save(buffer, pointers[stage["name"]], allow_pickle=False)
             fsync_write(pointers_path(work_dir, stage["name"]), buffer.getvalue())
-            lines = "".join(json.dumps(r.to_json(), ensure_ascii=False, sort_keys=True) + "\n" for r in rejects[stage["name"]])
+            lines = "".join(
+                json.dumps(r.to_json(), ensure_ascii=False, sort_keys=True) + "\n" for r in rejects[stage["name"]]
+            )
             fsync_write(work_dir / f"{stage['name']}.rejects.jsonl", lines.encode("utf-8"))
         fsync_write(work_dir / PLAN, json.dumps(asdict(self), indent=1).encode("utf-8"))
 
     @classmethod
-    def load(cls, work_dir: Path, fingerprint: str) -> "Plan | None":
+    def load(cls, work_dir: Path, fingerprint: str) -> Plan | None:
         """The saved plan, if one is complete and was made for ``fingerprint``."""
         path = work_dir / PLAN
         if not path.is_file():

@@ -37,7 +37,7 @@ class _Share(BaseModel):
     count: int | None = Field(None, ge=0)
 
     @model_validator(mode="after")
-    def _weight_or_count(self) -> "_Share":
+    def _weight_or_count(self) -> _Share:
         if self.weight is not None and self.count is not None:
             raise ValueError("give a weight or a count, not both")
         return self
@@ -60,12 +60,15 @@ class MixStage(_Share):
     sources: list[MixSource] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _explicit_weights_all_or_none(self) -> "MixStage":
+    def _explicit_weights_all_or_none(self) -> MixStage:
         free = [s for s in self.sources if s.count is None]
         weighted = [s for s in free if s.weight is not None]
         if weighted and len(weighted) != len(free):
             missing = ", ".join(s.name for s in free if s.weight is None)
-            raise ValueError(f"some sources have a weight and {missing} has none: give every source a weight or count, or none (then `sampling` decides)")
+            raise ValueError(
+                f"some sources have a weight and {missing} has none: give every "
+                "source a weight or count, or none (then `sampling` decides)"
+            )
         return self
 
     @property
@@ -83,15 +86,21 @@ class MixRecipe(BaseModel):
     name: str
     seed: int = 0
     max_repeats: int = Field(3, ge=1, description="a source's rows appear at most this many times")
-    rows_per_shard: int = Field(10_000, ge=1, description="rows per output shard (the unit of parallel work and of resume)")
-    images: Literal["copy", "reference"] = Field(
-        "copy", description="copy each row's image bytes into the mix, or point at them in the input shards (slime_data.mix.references)"
+    rows_per_shard: int = Field(
+        10_000, ge=1, description="rows per output shard (the unit of parallel work and of resume)"
     )
-    hygiene: list[StepSpec] = Field(default_factory=list, description="global steps over all inputs together: dedup, decontaminate")
+    images: Literal["copy", "reference"] = Field(
+        "copy",
+        description="copy each row's image bytes into the mix, or point at "
+        "them in the input shards (slime_data.mix.references)",
+    )
+    hygiene: list[StepSpec] = Field(
+        default_factory=list, description="global steps over all inputs together: dedup, decontaminate"
+    )
     stages: list[MixStage] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _check(self) -> "MixRecipe":
+    def _check(self) -> MixRecipe:
         for kind, names in (
             ("stages", [s.name for s in self.stages]),
             ("sources", [src.name for s in self.stages for src in s.sources]),
@@ -104,7 +113,10 @@ class MixRecipe(BaseModel):
             if spec.step not in STEP_REGISTRY:
                 raise ValueError(f"unknown hygiene step {spec.step!r}; known steps: {', '.join(sorted(STEP_REGISTRY))}")
             if STEP_REGISTRY[spec.step].scope != "global" or spec.step == "cap":
-                raise ValueError(f"hygiene step {spec.step!r} does not belong in a mix: hygiene runs exact_dedup, near_dedup, decontaminate (sizes come from weights and counts)")
+                raise ValueError(
+                    f"hygiene step {spec.step!r} does not belong in a mix: hygiene runs "
+                    "exact_dedup, near_dedup, decontaminate (sizes come from weights and counts)"
+                )
         return self
 
     def repeats_cap(self, source: MixSource) -> int:

@@ -35,8 +35,15 @@ def composition(manifest: MixManifest) -> list[CompositionRow]:
         for source, s in info["sources"].items():
             rows.append(
                 CompositionRow(
-                    stage=stage, source=source, rule=s["rule"], weight=s["weight"], rows_in=s["rows_in"], dropped=s["dropped"],
-                    available=s["available"], rows_out=s["rows_out"], repeats=s["repeats"]["factor"],
+                    stage=stage,
+                    source=source,
+                    rule=s["rule"],
+                    weight=s["weight"],
+                    rows_in=s["rows_in"],
+                    dropped=s["dropped"],
+                    available=s["available"],
+                    rows_out=s["rows_out"],
+                    repeats=s["repeats"]["factor"],
                     share_of_stage=s["rows_out"] / info["rows"] if info["rows"] else 0.0,
                     share_of_mix=s["rows_out"] / data["target"],
                 )
@@ -53,10 +60,19 @@ def plot_composition(manifest: MixManifest, path: Path) -> Path:
     sources = list(dict.fromkeys(r.source for r in rows))
     for row in rows:
         y = stages.index(row.stage)
-        left = sum(r.rows_out for r in rows if r.stage == row.stage and sources.index(r.source) < sources.index(row.source))
+        left = sum(
+            r.rows_out for r in rows if r.stage == row.stage and sources.index(r.source) < sources.index(row.source)
+        )
         ax.barh(y, row.rows_out, left=left, color=colors(sources.index(row.source) % 10), edgecolor="white")
         if row.rows_out:
-            ax.text(left + row.rows_out / 2, y, f"{row.source}\n{row.rows_out:,} (x{row.repeats:.2f})", ha="center", va="center", fontsize=8)
+            ax.text(
+                left + row.rows_out / 2,
+                y,
+                f"{row.source}\n{row.rows_out:,} (x{row.repeats:.2f})",
+                ha="center",
+                va="center",
+                fontsize=8,
+            )
     ax.set_yticks(range(len(stages)), stages)
     ax.invert_yaxis()
     ax.set_xlabel("rows")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from slime_data import __version__
+from slime_data.memory import return_freed_memory, system_allocator
 from slime_data.mix.allocate import allocate
 from slime_data.mix.hygiene import plan_drops
 from slime_data.mix.inputs import MixInput, open_inputs
@@ -28,9 +29,17 @@ from slime_data.mix.manifest import MIX_KIND, MIX_VERSION, relative, write_mix_m
 from slime_data.mix.plan import Plan, plan_stage
 from slime_data.mix.recipe import MixRecipe, recipe_config
 from slime_data.mix.write import ShardJob, read_marker, release_input_maps, write_shard
-from slime_data.memory import return_freed_memory, system_allocator
 from slime_data.parallel import map_in_processes
-from slime_data.shards import CARD, MANIFEST, REJECTS, config_hash, fsync_write, render_card, shard_name, shard_set_manifest
+from slime_data.shards import (
+    CARD,
+    MANIFEST,
+    REJECTS,
+    config_hash,
+    fsync_write,
+    render_card,
+    shard_name,
+    shard_set_manifest,
+)
 
 WORK_DIR = ".work"
 
@@ -42,20 +51,34 @@ class MixResult:
     shards_total: int
     shards_resumed: int  # output shards a previous (killed) run had already finished
     plan_reused: bool
-    timings: dict[str, float] = field(default_factory=dict)  # seconds: hygiene, plan (inputs, allocation, draws, shuffle), write, finish
+    timings: dict[str, float] = field(
+        default_factory=dict
+    )  # seconds: hygiene, plan (inputs, allocation, draws, shuffle), write, finish
 
 
 def fingerprint(recipe: MixRecipe, target: int, inputs: list[MixInput]) -> str:
     return config_hash(
-        {"recipe": recipe_config(recipe), "target": target, "inputs": [i.manifest_sha256 for i in inputs], "tool": __version__}
+        {
+            "recipe": recipe_config(recipe),
+            "target": target,
+            "inputs": [i.manifest_sha256 for i in inputs],
+            "tool": __version__,
+        }
     )
 
 
 def make_plan(
-    recipe: MixRecipe, target: int, inputs: list[MixInput], work_dir: Path, identity: str, recipe_dir: Path | None,
-    workers: int, timings: dict[str, float],
+    recipe: MixRecipe,
+    target: int,
+    inputs: list[MixInput],
+    work_dir: Path,
+    identity: str,
+    recipe_dir: Path | None,
+    workers: int,
+    timings: dict[str, float],
 ) -> Plan:
-    """Hygiene (in ``workers`` processes), allocation and pointers; raises (writing nothing) when the target cannot be met."""
+    """Hygiene (in ``workers`` processes), allocation and pointers; raises (writing nothing) when the target cannot be
+    met."""
     clock = time.perf_counter()
     hygiene = plan_drops(recipe, inputs, recipe_dir, workers)
     timings["hygiene"] = time.perf_counter() - clock
@@ -66,13 +89,24 @@ def make_plan(
     plan = Plan(
         fingerprint=identity,
         stages=[
-            {"name": q.name, "rows": q.rows, "shards": max(1, -(-q.rows // recipe.rows_per_shard)), "sources": [asdict(s) for s in q.sources]}
+            {
+                "name": q.name,
+                "rows": q.rows,
+                "shards": max(1, -(-q.rows // recipe.rows_per_shard)),
+                "sources": [asdict(s) for s in q.sources],
+            }
             for q in quotas
         ],
         inputs=[
             {
-                "index": i.index, "stage": i.stage, "name": i.name, "input": i.spec.input, "manifest": str(i.manifest_path.resolve()),
-                "sha256": i.manifest_sha256, "rows": len(i), "shard_paths": [str(p.resolve()) for p in i.shard_set.shard_paths],
+                "index": i.index,
+                "stage": i.stage,
+                "name": i.name,
+                "input": i.spec.input,
+                "manifest": str(i.manifest_path.resolve()),
+                "sha256": i.manifest_sha256,
+                "rows": len(i),
+                "shard_paths": [str(p.resolve()) for p in i.shard_set.shard_paths],
             }
             for i in inputs
         ],
@@ -92,8 +126,14 @@ def shard_jobs(plan: Plan, recipe: MixRecipe, out: Path, work_dir: Path) -> list
             start = index * recipe.rows_per_shard
             jobs.append(
                 ShardJob(
-                    work_dir=str(work_dir), stage_dir=str(out / stage["name"]), stage=stage["name"], index=index,
-                    total=stage["shards"], start=start, stop=min(start + recipe.rows_per_shard, stage["rows"]), inputs=inputs,
+                    work_dir=str(work_dir),
+                    stage_dir=str(out / stage["name"]),
+                    stage=stage["name"],
+                    index=index,
+                    total=stage["shards"],
+                    start=start,
+                    stop=min(start + recipe.rows_per_shard, stage["rows"]),
+                    inputs=inputs,
                     by_reference=recipe.images == "reference",
                 )
             )
@@ -113,7 +153,9 @@ def run_jobs(jobs: list[ShardJob], workers: int, on_rows: Callable[[int], None] 
     release_input_maps()  # jobs that ran in this process leave their inputs mapped for the next one
 
 
-def finish_stage(plan: Plan, stage: dict[str, Any], recipe: MixRecipe, target: int, out: Path, work_dir: Path, command: str) -> dict[str, Any]:
+def finish_stage(
+    plan: Plan, stage: dict[str, Any], recipe: MixRecipe, target: int, out: Path, work_dir: Path, command: str
+) -> dict[str, Any]:
     """Make the stage folder a regular shard set: drop stale files, write rejects, card and (last) manifest.json."""
     stage_dir = out / stage["name"]
     markers = [read_marker(work_dir, stage["name"], i) for i in range(stage["shards"])]
@@ -149,7 +191,15 @@ def finish_stage(plan: Plan, stage: dict[str, Any], recipe: MixRecipe, target: i
     return manifest
 
 
-def mix_manifest(plan: Plan, recipe: MixRecipe, target: int, out: Path, manifest_path: Path, command: str, stage_manifests: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def mix_manifest(
+    plan: Plan,
+    recipe: MixRecipe,
+    target: int,
+    out: Path,
+    manifest_path: Path,
+    command: str,
+    stage_manifests: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
     stages = {}
     input_by_name = {i["name"]: i for i in plan.inputs}
     for stage in plan.stages:
@@ -200,7 +250,13 @@ def mix_manifest(plan: Plan, recipe: MixRecipe, target: int, out: Path, manifest
         "out": relative(out, manifest_path),
         "stages": stages,
         "inputs": [
-            {"name": i["name"], "stage": i["stage"], "path": relative(Path(i["manifest"]), manifest_path), "sha256": i["sha256"], "rows": i["rows"]}
+            {
+                "name": i["name"],
+                "stage": i["stage"],
+                "path": relative(Path(i["manifest"]), manifest_path),
+                "sha256": i["sha256"],
+                "rows": i["rows"],
+            }
             for i in plan.inputs
         ],
         "hygiene": {

@@ -90,7 +90,13 @@ def _fields(types: list[pa.DataType], slot: int) -> tuple[tuple[_Field, ...], in
     """The fields of ``types`` laid out from buffer ``slot`` on, and the slot after them."""
     fields = []
     for kind in types:
-        if not (pa.types.is_integer(kind) or pa.types.is_string(kind) or pa.types.is_binary(kind) or pa.types.is_list(kind) or pa.types.is_struct(kind)):
+        if not (
+            pa.types.is_integer(kind)
+            or pa.types.is_string(kind)
+            or pa.types.is_binary(kind)
+            or pa.types.is_list(kind)
+            or pa.types.is_struct(kind)
+        ):
             raise TypeError(f"the mix writer cannot gather {kind} columns")
         children, end = _fields([kind.field(i).type for i in range(kind.num_fields)], slot + kind.num_buffers)
         fields.append(_Field(kind, slot, children))
@@ -136,7 +142,12 @@ def _layout(path: str, key: tuple[int, int, int]) -> _Layout:
         base = source.read_buffer().address
         reader = pa.ipc.open_file(source)
         batches = [reader.get_batch(b) for b in range(reader.num_record_batches)]
-        positions = [_position(buffer, base, size, path) for batch in batches for column in batch.columns for buffer in column.buffers()]
+        positions = [
+            _position(buffer, base, size, path)
+            for batch in batches
+            for column in batch.columns
+            for buffer in column.buffers()
+        ]
     sizes = np.array([batch.num_rows for batch in batches], dtype=np.int64)
     return _Layout(np.cumsum(sizes) - sizes, np.array(positions, dtype=np.int64).reshape(len(batches), _BUFFERS))
 
@@ -184,10 +195,17 @@ class _Inputs:
         mapped = _mapped(paths)
         layouts = [_layout(path, key) for path, (key, _) in zip(paths, mapped)]
         self.starts = [layout.starts for layout in layouts]
-        self.first_batch = np.cumsum([0] + [len(layout.starts) for layout in layouts])  # (files + 1,) stacked row of each file's batch 0
-        self.buffers = np.concatenate([np.empty((0, _BUFFERS), np.int64), *(layout.buffers for layout in layouts)]).T.copy()  # (_BUFFERS, all batches)
+        self.first_batch = np.cumsum(
+            [0] + [len(layout.starts) for layout in layouts]
+        )  # (files + 1,) stacked row of each file's batch 0
+        self.buffers = np.concatenate(
+            [np.empty((0, _BUFFERS), np.int64), *(layout.buffers for layout in layouts)]
+        ).T.copy()  # (_BUFFERS, all batches)
         self._files = [file for _, file in mapped]
-        windows = [[file.slice(start, min(2 * _WINDOW_STEP, file.size - start)) for start in range(0, file.size, _WINDOW_STEP)] for file in self._files]
+        windows = [
+            [file.slice(start, min(2 * _WINDOW_STEP, file.size - start)) for start in range(0, file.size, _WINDOW_STEP)]
+            for file in self._files
+        ]
         self.windows = [window for file_windows in windows for window in file_windows]  # variadic buffers of views
         self.first_window = np.cumsum([0] + [len(file_windows) for file_windows in windows])[:-1]
         self._unaligned: dict[tuple[int, str], np.ndarray] = {}
@@ -205,7 +223,9 @@ class _Inputs:
         key = (f, dtype)
         if key not in self._unaligned:
             itemsize = np.dtype(dtype).itemsize
-            self._unaligned[key] = np.ndarray((self._files[f].size - itemsize + 1,), dtype, buffer=self._files[f], strides=(1,))
+            self._unaligned[key] = np.ndarray(
+                (self._files[f].size - itemsize + 1,), dtype, buffer=self._files[f], strides=(1,)
+            )
         return self._unaligned[key]
 
     def close(self) -> None:
@@ -296,7 +316,9 @@ class _Level:
         views[..., 0] = (length.astype(np.uint64) | heads[..., 0] << np.uint64(32)) & _HEAD_MASKS[kept]
         inline = (heads[..., 0] >> np.uint64(32) | heads[..., 1] << np.uint64(32)) & _TAIL_MASKS[kept]
         window = (self.inputs.first_window[self.items.file()] + position // _WINDOW_STEP).astype(np.uint64)
-        views[..., 1] = np.where(length > _INLINE, window | (position % _WINDOW_STEP).astype(np.uint64) << np.uint64(32), inline)
+        views[..., 1] = np.where(
+            length > _INLINE, window | (position % _WINDOW_STEP).astype(np.uint64) << np.uint64(32), inline
+        )
         return views
 
     def array(self, field: _Field) -> pa.Array:
@@ -315,7 +337,9 @@ class _Level:
             return self._list(field, buffers, null_count)
         view = pa.string_view() if pa.types.is_string(field.type) else pa.binary_view()
         views = pa.py_buffer(self.views[self.string[field.slot]])
-        return pa.Array.from_buffers(view, len(valid), [*buffers, views, *self.inputs.windows], null_count).cast(field.type)
+        return pa.Array.from_buffers(view, len(valid), [*buffers, views, *self.inputs.windows], null_count).cast(
+            field.type
+        )
 
     def _list(self, field: _Field, buffers: list[pa.Buffer | None], null_count: int) -> pa.Array:
         start, length = (span[0] for span in self._span([field]))
@@ -326,10 +350,14 @@ class _Level:
             files=offsets[self.items.files],
         )
         (child,) = _gather(field.children, values, self.inputs, self.skip)
-        return pa.Array.from_buffers(field.type, len(length), [*buffers, pa.py_buffer(offsets.astype(np.int32))], null_count, children=[child])
+        return pa.Array.from_buffers(
+            field.type, len(length), [*buffers, pa.py_buffer(offsets.astype(np.int32))], null_count, children=[child]
+        )
 
 
-def _gather(fields: tuple[_Field, ...], items: _Items, inputs: _Inputs, skip: frozenset[int] = frozenset()) -> list[pa.Array]:
+def _gather(
+    fields: tuple[_Field, ...], items: _Items, inputs: _Inputs, skip: frozenset[int] = frozenset()
+) -> list[pa.Array]:
     """The arrays of ``fields`` (a record batch's columns, or a list's value field) at ``items``, in item order;
     fields whose slot is in ``skip`` come back all null without being read."""
     level = _Level(fields, items, inputs, skip)
@@ -339,7 +367,9 @@ def _gather(fields: tuple[_Field, ...], items: _Items, inputs: _Inputs, skip: fr
 class _Rows:
     """A job's pointers located in its input shards: which file, which record batch, which row in it."""
 
-    def __init__(self, inputs: tuple[tuple[str, tuple[str, ...]], ...], pointers: np.ndarray, skip: frozenset[int]) -> None:
+    def __init__(
+        self, inputs: tuple[tuple[str, tuple[str, ...]], ...], pointers: np.ndarray, skip: frozenset[int]
+    ) -> None:
         self.skip = skip
         keys = pointers["input"].astype(np.int64) << 32 | pointers["shard"].astype(np.int64)
         files, file_of = np.unique(keys, return_inverse=True)
@@ -392,7 +422,8 @@ def _written_batches(rows: _Rows, pointers: np.ndarray, job: ShardJob) -> Iterat
 
 
 def output_batches(image_bytes: np.ndarray) -> list[tuple[int, int]]:
-    """Rows ``(first, end)`` of each output batch: it closes at ``BATCH_ROWS`` rows or before its images pass ``BATCH_BYTES``.
+    """Rows ``(first, end)`` of each output batch: it closes at ``BATCH_ROWS`` rows or before its images pass
+    ``BATCH_BYTES``.
 
     ``image_bytes``: (n,) int64 per row. A row whose image alone passes the limit is a batch.
     """
@@ -408,7 +439,8 @@ def output_batches(image_bytes: np.ndarray) -> list[tuple[int, int]]:
 
 
 def gather_groups(batches: list[tuple[int, int]], image_bytes: np.ndarray) -> Iterator[list[tuple[int, int]]]:
-    """Consecutive output batches gathered together: up to ``GATHER_ROWS`` rows and ``BATCH_BYTES`` of images, or one batch."""
+    """Consecutive output batches gathered together: up to ``GATHER_ROWS`` rows and ``BATCH_BYTES`` of images, or one
+    batch."""
     total = np.concatenate([[0], np.cumsum(image_bytes)])
     group: list[tuple[int, int]] = []
     for first, end in batches:
@@ -466,7 +498,16 @@ def with_lineage(batch: pa.RecordBatch, pointers: np.ndarray, input_names: list[
     new_ids = pc.if_else(pc.equal(repeats, 0), ids, pc.binary_join_element_wise(ids, REPEAT_SUFFIX, repeat_text, ""))
     inputs = _json_strings(pa.array(input_names, pa.string())).take(pa.array(pointers["input"]))
     lineage = pc.binary_join_element_wise(
-        '{"id": ', _json_strings(ids), ', "input": ', inputs, ', "repeat": ', repeat_text, ', "source": ', _json_strings(batch.column("source")), "}", ""
+        '{"id": ',
+        _json_strings(ids),
+        ', "input": ',
+        inputs,
+        ', "repeat": ',
+        repeat_text,
+        ', "source": ',
+        _json_strings(batch.column("source")),
+        "}",
+        "",
     )
     body = pc.utf8_slice_codeunits(meta, 0, -1)  # the object without its closing brace
     separator = pc.if_else(pc.equal(meta, "{}"), "", ", ")
@@ -494,8 +535,9 @@ def with_references(batch: pa.RecordBatch, pointers: np.ndarray, job: ShardJob) 
     return batch.set_column(ARROW_SCHEMA.get_field_index("image"), ARROW_SCHEMA.field("image"), pointer)
 
 
-@unit_of_work(num_cpus=1, memory_gib=2,
-              describe=lambda job: f"mix shard {job.stage}/{job.index} (rows {job.start}-{job.stop})")
+@unit_of_work(
+    num_cpus=1, memory_gib=2, describe=lambda job: f"mix shard {job.stage}/{job.index} (rows {job.start}-{job.stop})"
+)
 def write_shard(job: ShardJob) -> dict[str, Any]:
     """Gather and write one output shard atomically, then its marker; returns the marker's content."""
     pointers = np.load(pointers_path(Path(job.work_dir), job.stage), mmap_mode="r")[job.start : job.stop]
@@ -518,7 +560,12 @@ def write_shard(job: ShardJob) -> dict[str, Any]:
         os.fsync(f.fileno())
     os.replace(tmp, final)
     done = {
-        "shard": {"file": final.name, "rows": len(pointers), "bytes": final.stat().st_size, "sha256": sha256_file(final)},
+        "shard": {
+            "file": final.name,
+            "rows": len(pointers),
+            "bytes": final.stat().st_size,
+            "sha256": sha256_file(final),
+        },
         "counts": {key: dict(counter) for key, counter in counts.items()},
     }
     job.marker.parent.mkdir(parents=True, exist_ok=True)

@@ -58,13 +58,13 @@ class ChartQA(SourceAdapter):
         files = [(q, _question_file(root, split, q)) for q in QUESTION_SETS]
         files = [(q, path) for q, path in files if path.is_file()]
         if not files:
-            raise SourceNotFound(
-                f"{self.name}: no {split}_human.json or {split}_augmented.json under {root / split}"
-            )
+            raise SourceNotFound(f"{self.name}: no {split}_human.json or {split}_augmented.json under {root / split}")
         for question_set, path in files:
             for index, item in enumerate(iter_json_list(path)):
                 native_id = f"{split}_{question_set}_{index}"
-                yield record_or_reject(self, native_id, lambda: self._record(root, split, native_id, question_set, item))
+                yield record_or_reject(
+                    self, native_id, lambda: self._record(root, split, native_id, question_set, item)
+                )
 
     def _record(self, root: Path, split: str, native_id: str, question_set: str, item: Any) -> Record:
         item = require_object(item)

@@ -51,7 +51,9 @@ _IMAGE_PLACEHOLDER = re.compile(r"[ \t]*<image\d+>")  # with the spaces before i
 # placeholder, or a word that already names the picture.
 _NAMED_ALREADY = re.compile(r"(^|[.?!:;>]|\b(figures?|pictures?|images?|diagrams?|drawings?|below|above|shown))$", re.I)
 # A Mathpix crop in markdown, "![](https://cdn.mathpix.com/cropped/...jpg?height=..)", or a bare link to one.
-_MATHPIX_IMAGE = re.compile(r"[ \t]*(!\[[^\]]*\]\(\s*https?://cdn\.mathpix\.com/[^)]*\)|https?://cdn\.mathpix\.com/\S+)")
+_MATHPIX_IMAGE = re.compile(
+    r"[ \t]*(!\[[^\]]*\]\(\s*https?://cdn\.mathpix\.com/[^)]*\)|https?://cdn\.mathpix\.com/\S+)"
+)
 
 
 def _tidy(text: str) -> str:

@@ -62,7 +62,9 @@ class ScienceQA(SourceAdapter):
         for pid in pid_splits[split]:
             pid = str(pid)
             if pid not in problems:
-                yield self.reject(pid, MISSING_FIELD, f"pid {pid} is listed in pid_splits.json but not in problems.json")
+                yield self.reject(
+                    pid, MISSING_FIELD, f"pid {pid} is listed in pid_splits.json but not in problems.json"
+                )
                 continue
             yield record_or_reject(self, pid, lambda: self._record(root, split, pid, problems[pid]))
 

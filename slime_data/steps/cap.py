@@ -38,7 +38,9 @@ class Cap(GlobalStep):
         for batch in shard_set.iter_batches(columns=["id", "source"]):
             for record_id, source in zip(batch.column("id").to_pylist(), batch.column("source").to_pylist()):
                 if source in self.params.caps and record_id not in exclude:
-                    ranked[source].append((xxhash.xxh3_64_intdigest(record_id.encode(), seed=self.params.seed), record_id))
+                    ranked[source].append(
+                        (xxhash.xxh3_64_intdigest(record_id.encode(), seed=self.params.seed), record_id)
+                    )
         drops = {}
         for source, rows in ranked.items():
             cap = self.params.caps[source]

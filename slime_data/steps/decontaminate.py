@@ -99,4 +99,3 @@ class Decontaminate(GlobalStep):
             self.stats[reason.split(":", 1)[1]]["rows_dropped"] += count
         self.drops = drops
         return drops
-

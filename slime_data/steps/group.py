@@ -40,8 +40,14 @@ class Group(GlobalStep):
     def plan(self, shard_set: ShardSet, exclude: Collection[str] = ()) -> dict[str, tuple[str, str]]:
         by_image: dict[tuple[str, str], list[str]] = defaultdict(list)
         for batch in shard_set.iter_batches(columns=["id", "source", "image_hash"]):
-            for record_id, source, image_hash in zip(*(batch.column(c).to_pylist() for c in ("id", "source", "image_hash"))):
-                if image_hash and record_id not in exclude and (self.params.sources is None or source in self.params.sources):
+            for record_id, source, image_hash in zip(
+                *(batch.column(c).to_pylist() for c in ("id", "source", "image_hash"))
+            ):
+                if (
+                    image_hash
+                    and record_id not in exclude
+                    and (self.params.sources is None or source in self.params.sources)
+                ):
                     by_image[(source, image_hash)].append(record_id)
         drops = {}
         for ids in by_image.values():

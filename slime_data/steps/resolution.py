@@ -12,7 +12,9 @@ class ResolutionParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     min_short_side: int = Field(0, ge=0, description="drop images whose shorter side is below this (px)")
     min_pixels: int = Field(0, ge=0, description="drop images with fewer pixels than this")
-    max_aspect_ratio: float = Field(20.0, ge=1.0, description="drop images longer than this many times their width (or vice versa)")
+    max_aspect_ratio: float = Field(
+        20.0, ge=1.0, description="drop images longer than this many times their width (or vice versa)"
+    )
 
 
 @register_step

@@ -148,7 +148,9 @@ class TeacherStep(Step):
 
     def usage_counters(self) -> dict[str, float]:
         """Cumulative numeric usage (requests, tokens, cost): the build sums per-unit deltas into its manifest."""
-        return {k: v for k, v in self.usage.to_json().items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        return {
+            k: v for k, v in self.usage.to_json().items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+        }
 
     def summary(self) -> dict[str, Any]:
         """For the manifest: settings (no key), prompts, and this run's usage and cost."""

@@ -238,13 +238,16 @@ def bar_count_higher(data: dict[str, Any], rng: random.Random) -> QA:
     s1, s2 = rng.sample(range(len(data["series"])), 2)
     (n1, c1), (n2, c2) = _series(data, s1), _series(data, s2)
     higher = [cat for cat, a, b in zip(data["categories"], data["values"][s1], data["values"][s2]) if a > b]
-    pairs = "; ".join(f"{cat}: {a} vs {b}" for cat, a, b in zip(data["categories"], data["values"][s1], data["values"][s2]))
+    pairs = "; ".join(
+        f"{cat}: {a} vs {b}" for cat, a, b in zip(data["categories"], data["values"][s1], data["values"][s2])
+    )
     return QA(
         "bar_count_higher",
         f"For how many {data['x_plural']} is the {n1} bar higher than the {n2} bar?",
         str(len(higher)),
         f"Compare the {c1} bars ({n1}) with the {c2} bars ({n2}): {pairs}. {n1} is higher for "
-        f"{', '.join(higher) if higher else 'none of them'}, which makes {len(higher)}. So the answer is {len(higher)}.",
+        f"{', '.join(higher) if higher else 'none of them'}, which "
+        f"makes {len(higher)}. So the answer is {len(higher)}.",
         {"series": [s1, s2]},
     )
 
@@ -274,7 +277,8 @@ def line_peak(data: dict[str, Any], rng: random.Random) -> QA | None:
         "line_peak",
         f"In which {data['x_label'].lower()} does {name} reach its highest value?",
         answer,
-        f"Follow the {colour} line ({name}). Its points are {', '.join(f'{c}: {v}' for c, v in zip(data['categories'], row))}. "
+        f"Follow the {colour} line ({name}). Its points are "
+        f"{', '.join(f'{c}: {v}' for c, v in zip(data['categories'], row))}. "
         f"The highest point is {row[best]}, at {answer}. So the answer is {answer}.",
         {"series": s},
     )
@@ -293,7 +297,8 @@ def line_top_series(data: dict[str, Any], rng: random.Random) -> QA | None:
         "line_top_series",
         f"Which series has the highest value in {category}?",
         answer,
-        f"Read each line at {category}: {readings}. The highest is {answer} with {column[best]}. So the answer is {answer}.",
+        f"Read each line at {category}: {readings}. The highest is "
+        f"{answer} with {column[best]}. So the answer is {answer}.",
         {"category": c},
         choices=text_choices(rng, answer, [s["name"] for s in data["series"]]),
     )

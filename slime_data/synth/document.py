@@ -30,7 +30,10 @@ FACTS: dict[str, tuple[str, dict[str, str]]] = {
     ),
     "staff": (
         "At present the {org} employs {staff} people across {offices} offices.",
-        {"staff": "How many people does the {org} employ?", "offices": "Across how many offices does the {org} employ its staff?"},
+        {
+            "staff": "How many people does the {org} employ?",
+            "offices": "Across how many offices does the {org} employ its staff?",
+        },
     ),
     "budget": (
         "For {year}, the approved budget of the {department} was {amount} euros.",
@@ -42,7 +45,10 @@ FACTS: dict[str, tuple[str, dict[str, str]]] = {
     ),
     "facility": (
         "The {facility} in {city} covers {area} square metres and has {rooms} rooms.",
-        {"area": "How many square metres does the {facility} in {city} cover?", "rooms": "How many rooms does the {facility} in {city} have?"},
+        {
+            "area": "How many square metres does the {facility} in {city} cover?",
+            "rooms": "How many rooms does the {facility} in {city} have?",
+        },
     ),
     "deadline": (
         "Applications for the {programme} must arrive by {date}.",
@@ -219,13 +225,22 @@ def render(data: dict[str, Any]) -> Image.Image:
     draw_text(draw, (margin, margin), data["title"], size + 12, fill=ink, bold=True)
     draw_text(draw, (margin, margin + size + 30), f"Ref. {data['reference']}", size - 1, fill=muted)
     draw_text(draw, (width - margin, margin + size + 30), f"Issued {data['date']}", size - 1, fill=muted, anchor="ra")
-    draw.line([(margin, margin + HEADER_HEIGHT - 24), (width - margin, margin + HEADER_HEIGHT - 24)], fill=GRID, width=2)
+    draw.line(
+        [(margin, margin + HEADER_HEIGHT - 24), (width - margin, margin + HEADER_HEIGHT - 24)], fill=GRID, width=2
+    )
     for line in layout(data)[0]:
         if line.bold:
             draw_text(draw, (line.x, line.y), line.text, line.size, bold=True)
         else:
             draw_words(image, (line.x, line.y + font(line.size).getmetrics()[0]), line.text, line.size)
-    draw_text(draw, (width - margin, height - margin), f"Page {data['page']} of {data['pages']}", size - 2, fill=MUTED, anchor="rd")
+    draw_text(
+        draw,
+        (width - margin, height - margin),
+        f"Page {data['page']} of {data['pages']}",
+        size - 2,
+        fill=MUTED,
+        anchor="rd",
+    )
     return image
 
 
@@ -235,7 +250,12 @@ def render(data: dict[str, Any]) -> Image.Image:
 
 
 def _facts(data: dict[str, Any]) -> list[tuple[int, int, dict[str, Any]]]:
-    return [(s, i, item) for s, section in enumerate(data["sections"]) for i, item in enumerate(section["items"]) if "fact" in item]
+    return [
+        (s, i, item)
+        for s, section in enumerate(data["sections"])
+        for i, item in enumerate(section["items"])
+        if "fact" in item
+    ]
 
 
 def doc_fact(data: dict[str, Any], rng: random.Random, fact: tuple[int, int, dict[str, Any]]) -> QA:
@@ -257,7 +277,7 @@ def doc_reference(data: dict[str, Any], rng: random.Random) -> QA:
         "doc_reference",
         f'What is the reference number printed under the title "{data["title"]}"?',
         data["reference"],
-        f"Under the title, the small grey line reads \"Ref. {data['reference']}\". So the answer is {data['reference']}.",
+        f'Under the title, the small grey line reads "Ref. {data["reference"]}". So the answer is {data["reference"]}.',
     )
 
 
@@ -267,7 +287,7 @@ def doc_page(data: dict[str, Any], rng: random.Random) -> QA:
         "doc_page",
         f'Which page number is printed in the footer of "{data["title"]}"?',
         page,
-        f"The footer at the bottom right reads \"Page {page} of {data['pages']}\". So the answer is {page}.",
+        f'The footer at the bottom right reads "Page {page} of {data["pages"]}". So the answer is {page}.',
     )
 
 

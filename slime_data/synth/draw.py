@@ -89,7 +89,9 @@ def _word_mask(word: str, size: int) -> tuple[Image.Image, int, int]:
     return mask, left, top
 
 
-def draw_words(image: Image.Image, xy: tuple[float, float], text: str, size: int, fill: tuple[int, int, int] = INK) -> None:
+def draw_words(
+    image: Image.Image, xy: tuple[float, float], text: str, size: int, fill: tuple[int, int, int] = INK
+) -> None:
     """A line of body text with its left end at ``xy`` on the baseline, word by word.
 
     FreeType rasterises every glyph on every call (about 10 us each); body text repeats its

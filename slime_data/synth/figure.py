@@ -41,9 +41,7 @@ class FigureKind(Protocol):
     def describe(self, data: dict[str, Any]) -> str: ...
 
 
-def pick_questions(
-    templates: list, data: dict[str, Any], rng: random.Random, count: int
-) -> list[QA]:
+def pick_questions(templates: list, data: dict[str, Any], rng: random.Random, count: int) -> list[QA]:
     """Up to ``count`` QAs from different templates, tried in a seeded order.
 
     A template returns None when the data cannot support it unambiguously (a tie for the

@@ -180,7 +180,10 @@ def _write(
     multiple_choice: Counter[str] = Counter()
     sizes: dict[str, tuple[int, int]] = {}
     captions: list[dict[str, Any]] = []
-    with open(out / QA_FILE, "w", encoding="utf-8") as qa_file, open(out / FIGURES_FILE, "w", encoding="utf-8") as figures_file:
+    with (
+        open(out / QA_FILE, "w", encoding="utf-8") as qa_file,
+        open(out / FIGURES_FILE, "w", encoding="utf-8") as figures_file,
+    ):
         for result in map_in_processes(partial(run_job, out_dir=str(out)), plan_jobs(config), workers):
             if "caption" in result:
                 captions.append(result["caption"])
@@ -218,7 +221,9 @@ def _check_out(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file, not a folder")
     if out.is_dir() and any(out.iterdir()) and not (out / INFO_FILE).is_file():
-        raise ValueError(f"--out {out} is not empty and holds no earlier synth output ({INFO_FILE}); choose another folder")
+        raise ValueError(
+            f"--out {out} is not empty and holds no earlier synth output ({INFO_FILE}); choose another folder"
+        )
 
 
 def _replace(partial: Path, out: Path) -> None:

@@ -153,7 +153,9 @@ def _direction(p: Point, q: Point) -> float:
     return math.degrees(math.atan2(q[1] - p[1], q[0] - p[0])) % 360
 
 
-def _arc(draw: ImageDraw.ImageDraw, centre_px: Point, start: float, sweep: float, radius: float, text: str, size: int) -> None:
+def _arc(
+    draw: ImageDraw.ImageDraw, centre_px: Point, start: float, sweep: float, radius: float, text: str, size: int
+) -> None:
     """Mark the angle from ``start`` sweeping ``sweep`` degrees counter-clockwise, and label it."""
     x, y = centre_px
     box = [x - radius, y - radius, x + radius, y + radius]
@@ -171,7 +173,14 @@ def _vertex_labels(draw: ImageDraw.ImageDraw, points_px: list[Point], letters: s
     cy = sum(p[1] for p in points_px) / len(points_px)
     for (x, y), letter in zip(points_px, letters):
         d = math.hypot(x - cx, y - cy) or 1.0
-        draw_text(draw, (x + (x - cx) / d * size * 1.2, y + (y - cy) / d * size * 1.2), letter, size + 2, anchor="mm", bold=True)
+        draw_text(
+            draw,
+            (x + (x - cx) / d * size * 1.2, y + (y - cy) / d * size * 1.2),
+            letter,
+            size + 2,
+            anchor="mm",
+            bold=True,
+        )
 
 
 def _side_label(draw: ImageDraw.ImageDraw, p: Point, q: Point, inside: Point, text: str, size: int) -> None:
@@ -196,7 +205,9 @@ def _triangle_points(a: float, b: float) -> list[Point]:
     return [(0.0, 0.0), (1.0, 0.0), _polar(a, side)]
 
 
-def _draw_panel(draw: ImageDraw.ImageDraw, panel: dict[str, Any], box: tuple[float, float, float, float], size: int) -> None:
+def _draw_panel(
+    draw: ImageDraw.ImageDraw, panel: dict[str, Any], box: tuple[float, float, float, float], size: int
+) -> None:
     kind = panel["type"]
     if kind == "triangle_angles":
         a, b = panel["angles"]
@@ -216,7 +227,11 @@ def _draw_panel(draw: ImageDraw.ImageDraw, panel: dict[str, Any], box: tuple[flo
         _polygon(draw, px)
         _vertex_labels(draw, px, panel["letters"], size)
         mark = 16  # the right-angle square, pixels
-        draw.line([(px[0][0] + mark, px[0][1]), (px[0][0] + mark, px[0][1] - mark), (px[0][0], px[0][1] - mark)], fill=INK, width=LINE)
+        draw.line(
+            [(px[0][0] + mark, px[0][1]), (px[0][0] + mark, px[0][1] - mark), (px[0][0], px[0][1] - mark)],
+            fill=INK,
+            width=LINE,
+        )
         centre = tuple(sum(c) / 3 for c in zip(*px))
         _side_label(draw, px[0], px[1], centre, f"{a} cm", size)
         _side_label(draw, px[0], px[2], centre, f"{b} cm", size)
@@ -261,7 +276,9 @@ def _draw_panel(draw: ImageDraw.ImageDraw, panel: dict[str, Any], box: tuple[flo
             draw.line([px[0], px[2]], fill=INK, width=LINE)
 
 
-def _draw_parallel(draw: ImageDraw.ImageDraw, panel: dict[str, Any], box: tuple[float, float, float, float], size: int) -> None:
+def _draw_parallel(
+    draw: ImageDraw.ImageDraw, panel: dict[str, Any], box: tuple[float, float, float, float], size: int
+) -> None:
     theta = panel["theta"]
     run = 1 / math.tan(math.radians(theta))  # horizontal shift of the transversal per unit of height
     crossings = [(run, 1.0), (-run, -1.0)]  # upper line (l), lower line (m)
@@ -276,7 +293,10 @@ def _draw_parallel(draw: ImageDraw.ImageDraw, panel: dict[str, Any], box: tuple[
         draw.line([(tip[0] - 9, tip[1] - 6), tip, (tip[0] - 9, tip[1] + 6)], fill=INK, width=LINE)
     draw.line([frame(ends[4]), frame(ends[5])], fill=INK, width=LINE)
     starts = {"UR": 0, "UL": theta, "LL": 180, "LR": 180 + theta}
-    for crossing, position, text in ((crossings[0], panel["marked"], f"{angle_at(theta, panel['marked'])}°"), (crossings[1], panel["unknown"], "x")):
+    for crossing, position, text in (
+        (crossings[0], panel["marked"], f"{angle_at(theta, panel['marked'])}°"),
+        (crossings[1], panel["unknown"], "x"),
+    ):
         _arc(draw, frame(crossing), starts[position], angle_at(theta, position), 24, text, size)
 
 
@@ -302,7 +322,14 @@ def render(data: dict[str, Any]) -> Image.Image:
 
 
 def _numeric_qa(
-    rng: random.Random, template: str, question: str, value: int, suffix: str, unit: str, rationale: str, args: dict[str, Any]
+    rng: random.Random,
+    template: str,
+    question: str,
+    value: int,
+    suffix: str,
+    unit: str,
+    rationale: str,
+    args: dict[str, Any],
 ) -> QA:
     """Half the questions are multiple choice (GeoQA style, options ``f"{v}{suffix}"``), the rest
     open with the answer as a bare number and ``unit`` beside it."""
@@ -343,7 +370,8 @@ def ask_panel(panel: dict[str, Any], figure: int, rng: random.Random) -> QA:
                 " cm",
                 "cm",
                 f"In {fig}, the legs are {p}{q} = {a} cm and {p}{r} = {b} cm, with the right angle at {p}. By the "
-                f"Pythagorean theorem, {q}{r} = sqrt({a}^2 + {b}^2) = sqrt({a * a} + {b * b}) = sqrt({a * a + b * b}) = {c} cm. "
+                f"Pythagorean theorem, {q}{r} = sqrt({a}^2 + {b}^2) = "
+                f"sqrt({a * a} + {b * b}) = sqrt({a * a + b * b}) = {c} cm. "
                 f"So the answer is {c} cm.",
                 args,
             )
@@ -386,7 +414,8 @@ def ask_panel(panel: dict[str, Any], figure: int, rng: random.Random) -> QA:
             f"circle_{what}",
             f"In {fig}, what is the {what} of the circle with centre O?",
             answer,
-            f"In {fig}, the radius is {radius} cm. The {what} is {'pi r^2' if what == 'area' else '2 pi r'} = {formula}{unit}. "
+            f"In {fig}, the radius is {radius} cm. The {what} is "
+            f"{'pi r^2' if what == 'area' else '2 pi r'} = {formula}{unit}. "
             f"So the answer is {answer}.",
             args,
             choices=[f"{v}π{unit}" for v in numeric_choices(rng, coef)],
@@ -394,7 +423,10 @@ def ask_panel(panel: dict[str, Any], figure: int, rng: random.Random) -> QA:
     if kind == "parallel_lines":
         theta, marked, unknown = panel["theta"], panel["marked"], panel["unknown"]
         m, x = angle_at(theta, marked), angle_at(theta, unknown)
-        at_m = f"At line m, the angle in the {POSITION_WORDS[marked]} position equals the marked {m}° (corresponding angles)."
+        at_m = (
+            f"At line m, the angle in the {POSITION_WORDS[marked]} "
+            f"position equals the marked {m}° (corresponding angles)."
+        )
         where = f"x is in the {POSITION_WORDS[unknown]} position"
         if unknown == marked:
             step = f"{where}, the same one, so x = {m}°."

@@ -48,7 +48,7 @@ class SynthQuestion(BaseModel):
     args: dict[str, Any] = Field(default_factory=dict)  # what the question refers to in the figure's data
 
     @model_validator(mode="after")
-    def _answer_is_an_option(self) -> "SynthQuestion":
+    def _answer_is_an_option(self) -> SynthQuestion:
         if self.choices is not None and self.answer not in self.choices:
             raise ValueError(f"answer {self.answer!r} is not one of the choices {self.choices}")
         return self

@@ -127,9 +127,7 @@ def sample(rng: random.Random) -> dict[str, Any]:
         "font_size": font_size,
         "row_height": font_size + rng.randint(10, 14),
         "columns": [{"name": name, "decimals": decimals} for name, decimals, _ in columns],
-        "rows": [
-            {"label": label, "values": [rng.randint(*bounds) for _, _, bounds in columns]} for label in labels
-        ],
+        "rows": [{"label": label, "values": [rng.randint(*bounds) for _, _, bounds in columns]} for label in labels],
         "style": {
             "table_left": rng.choice((40, (width - table_width) // 2, width - 40 - table_width)),
             "table_top": rng.randint(100, 240),
@@ -312,5 +310,6 @@ def describe(data: dict[str, Any]) -> str:
     return (
         f'a table titled "{data["title"].lower()}" with {len(data["rows"])} rows of {data["row_plural"]} and '
         f"{len(data['columns']) + 1} columns ({data['row_header'].lower()}, {headers}) ; the first row is "
-        f"{first['label'].lower()} with {data['columns'][0]['name'].lower()} {fmt(first['values'][0], data['columns'][0]['decimals'])}"
+        f"{first['label'].lower()} with {data['columns'][0]['name'].lower()} "
+        f"{fmt(first['values'][0], data['columns'][0]['decimals'])}"
     )

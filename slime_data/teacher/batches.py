@@ -50,8 +50,15 @@ def usage_from_counters(counters: dict[str, float], step: TeacherStep) -> dict[s
 
 
 def _join(
-    step: TeacherStep, input_set: ShardSet, indices: list[int], work_dir: Path, out_dir: Path, *,
-    command: str, manifest_config: Any, **_: Any,
+    step: TeacherStep,
+    input_set: ShardSet,
+    indices: list[int],
+    work_dir: Path,
+    out_dir: Path,
+    *,
+    command: str,
+    manifest_config: Any,
+    **_: Any,
 ) -> dict[str, Any]:
     """The batches' rows and rejects, in order, into one shard set with ``teach``'s manifest (``manifest_config``)."""
     totals: dict[str, StepCount] = {}
@@ -73,28 +80,42 @@ def _join(
 
 
 def teach_in_batches(
-    input_set: ShardSet, step: TeacherStep, out: Path, *, command: str, config: dict[str, Any],
-    on_rows: Callable[[int], None] | None = None, batch_rows: int = BATCH_ROWS,
+    input_set: ShardSet,
+    step: TeacherStep,
+    out: Path,
+    *,
+    command: str,
+    config: dict[str, Any],
+    on_rows: Callable[[int], None] | None = None,
+    batch_rows: int = BATCH_ROWS,
 ) -> dict[str, Any]:
     """Run ``step``'s teacher over ``input_set`` in batches on the active executor; the output's manifest.
 
     Raises ``BudgetExhausted`` when the cluster's budget stopped a batch (finished batches stay for a rerun).
     """
     units = [
-        Unit(index=i, key=f"rows {start}-{min(start + batch_rows, len(input_set))}",
-             payload={"path": str(input_set.root), "start": start, "stop": min(start + batch_rows, len(input_set))})
+        Unit(
+            index=i,
+            key=f"rows {start}-{min(start + batch_rows, len(input_set))}",
+            payload={"path": str(input_set.root), "start": start, "stop": min(start + batch_rows, len(input_set))},
+        )
         for i, start in enumerate(range(0, len(input_set), batch_rows))
     ]
     params = step.params.model_dump(exclude_none=True)
     pipeline = UnitPipeline(load=_rows, make_steps=partial(_teacher_steps, params), first_step=None)
     work = {  # what finished batches depend on: not the limits, so a budget-stopped run continues with more
-        "input": input_set.manifest["shards"], "batch_rows": batch_rows,
+        "input": input_set.manifest["shards"],
+        "batch_rows": batch_rows,
         "params": step.params.model_dump(mode="json", exclude_none=True, exclude=set(LIMITS)),
     }
     try:
         with teacher_hubs(lambda: [step.config]):
             summary = run_units(
-                units, pipeline, out, command=command, config=work,
+                units,
+                pipeline,
+                out,
+                command=command,
+                config=work,
                 on_unit_done=None if on_rows is None else lambda result: on_rows(result.rows + result.rejects),
                 join=partial(_join, step, input_set, manifest_config=config),
             )

@@ -71,7 +71,7 @@ class ResponseCache:
     def close(self) -> None:
         self._db.close()
 
-    def __enter__(self) -> "ResponseCache":
+    def __enter__(self) -> ResponseCache:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -71,7 +71,7 @@ class ChatRequest:
             messages += [{"role": "assistant", "content": reply}, {"role": "user", "content": correction}]
         return messages
 
-    def with_repair(self, reply: str, problem: str) -> "ChatRequest":
+    def with_repair(self, reply: str, problem: str) -> ChatRequest:
         correction = (
             f"That reply could not be used ({problem}). Reply again with only the JSON object that "
             "matches the schema, with every field filled in."
@@ -161,7 +161,7 @@ class TeacherClient:
     def __repr__(self) -> str:
         return f"TeacherClient(model={self.config.model!r}, cache={str(self.cache.path)!r})"
 
-    async def __aenter__(self) -> "TeacherClient":
+    async def __aenter__(self) -> TeacherClient:
         self._openai = openai.AsyncOpenAI(
             api_key=self._api_key,
             base_url=self.config.resolved_base_url(),

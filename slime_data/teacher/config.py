@@ -40,7 +40,9 @@ class Limits(_Strict):
     tpm: float | None = Field(None, gt=0, description="tokens per minute (estimated before, settled after)")
     max_requests: int | None = Field(None, ge=0, description="stop after sending this many requests (this run)")
     max_cost_usd: float | None = Field(
-        None, ge=0, description="a ceiling on this run's estimated cost: a request whose worst case could pass it is not sent"
+        None,
+        ge=0,
+        description="a ceiling on this run's estimated cost: a request whose worst case could pass it is not sent",
     )
 
 
@@ -78,7 +80,7 @@ class TeacherConfig(_Strict):
     prices: dict[str, Price] = {}
 
     @model_validator(mode="after")
-    def _cost_limit_needs_a_price(self) -> "TeacherConfig":
+    def _cost_limit_needs_a_price(self) -> TeacherConfig:
         if self.limits.max_cost_usd is not None and self.price() is None:
             raise ValueError(f"a cost limit needs a price for model {self.model!r}: add it under 'prices'")
         return self

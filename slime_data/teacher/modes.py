@@ -118,7 +118,11 @@ class Teacher:
             return False
         current = (record.rationale or "").strip()
         rewrite = self.settings.rewrite
-        return rewrite == "all" or not current or (rewrite == "poor" and len(current.split()) < self.settings.poor_below_words)
+        return (
+            rewrite == "all"
+            or not current
+            or (rewrite == "poor" and len(current.split()) < self.settings.poor_below_words)
+        )
 
     def _gold_display(self, record: Record) -> str:
         """The gold answer as the teacher sees it: "B. blue" for an option, else as stored."""
@@ -183,10 +187,17 @@ class Teacher:
         if self.settings.thumbnail_check:
             numbered = "\n".join(f"{i + 1}. {item.question}" for i, item in enumerate(items))
             check = await client.ask(
-                self._request("thumbnail_check", ThumbnailReply, self._image(record, self.config.thumbnail_side), questions=numbered),
-                check=lambda reply: None
-                if len(reply.answers) == len(items)
-                else f"{len(reply.answers)} answers for {len(items)} questions",
+                self._request(
+                    "thumbnail_check",
+                    ThumbnailReply,
+                    self._image(record, self.config.thumbnail_side),
+                    questions=numbered,
+                ),
+                check=lambda reply: (
+                    None
+                    if len(reply.answers) == len(items)
+                    else f"{len(reply.answers)} answers for {len(items)} questions"
+                ),
             )
             if check.failure is not None:
                 return [record, self._reject(f"{record.id}/qa", record, *check.failure)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -16,13 +16,32 @@ DTYPES = ("bfloat16", "float16", "float32")
 
 @user_errors
 def convert(
-    from_official: Annotated[Path, typer.Option("--from-official", help="Released SliME checkpoint folder (config.json, weights, tokenizer).")],
-    out: Annotated[Path, typer.Option("--out", help="Output folder: safetensors shards, config.json, processor and tokenizer.")],
-    vision_tower: Annotated[Optional[Path], typer.Option("--vision-tower", help="CLIP checkpoint folder, for checkpoints saved without vision-tower weights.")] = None,
-    tokenizer: Annotated[Optional[Path], typer.Option("--tokenizer", help="Tokenizer folder when --from-official has none.")] = None,
-    chat_template: Annotated[Optional[str], typer.Option("--chat-template", help=f"One of {', '.join(CHAT_TEMPLATE_NAMES)}; default from the LLM vocabulary.")] = None,
+    from_official: Annotated[
+        Path,
+        typer.Option("--from-official", help="Released SliME checkpoint folder (config.json, weights, tokenizer)."),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", help="Output folder: safetensors shards, config.json, processor and tokenizer.")
+    ],
+    vision_tower: Annotated[
+        Path | None,
+        typer.Option(
+            "--vision-tower", help="CLIP checkpoint folder, for checkpoints saved without vision-tower weights."
+        ),
+    ] = None,
+    tokenizer: Annotated[
+        Path | None, typer.Option("--tokenizer", help="Tokenizer folder when --from-official has none.")
+    ] = None,
+    chat_template: Annotated[
+        str | None,
+        typer.Option(
+            "--chat-template", help=f"One of {', '.join(CHAT_TEMPLATE_NAMES)}; default from the LLM vocabulary."
+        ),
+    ] = None,
     dtype: Annotated[str, typer.Option("--dtype", help=f"Weight dtype: {', '.join(DTYPES)}.")] = "bfloat16",
-    max_shard_gb: Annotated[float, typer.Option("--max-shard-gb", min=0.001, help="Largest output shard in GiB.")] = 5.0,
+    max_shard_gb: Annotated[
+        float, typer.Option("--max-shard-gb", min=0.001, help="Largest output shard in GiB.")
+    ] = 5.0,
 ) -> None:
     """Map a released SliME checkpoint's weights to SliMEForConditionalGeneration and save them as safetensors.
 
@@ -60,7 +79,9 @@ def convert(
             for problem in error.problems:
                 table.add_row(problem)
             console.print(table)
-            raise UserError(f"conversion stopped: {len(error.problems)} unknown, missing or mis-shaped key(s)") from None
+            raise UserError(
+                f"conversion stopped: {len(error.problems)} unknown, missing or mis-shaped key(s)"
+            ) from None
 
     table = Table(title=f"convert {from_official} -> {out}")
     table.add_column("item", style="bold")

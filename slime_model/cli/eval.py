@@ -29,31 +29,43 @@ def list_benchmarks() -> None:
 
 
 ModelOption = Annotated[Path | None, typer.Option("--model", help="Checkpoint folder (e.g. runs/tiny/stage-3).")]
-BenchmarksOption = Annotated[str, typer.Option(
-    "--benchmarks", help="'paper' (all the paper reports that are under --root), 'all', or names separated by commas."
-)]
-RootOption = Annotated[Path | None, typer.Option(
-    "--root", help="One sub-folder per benchmark (see --list). Default: bundled excerpts + held-out synthetic split."
-)]
-OutOption = Annotated[Path | None, typer.Option(
-    "--out", help="Where predictions, results.json and results.md go. Default: eval/<checkpoint folder name>."
-)]
+BenchmarksOption = Annotated[
+    str,
+    typer.Option(
+        "--benchmarks",
+        help="'paper' (all the paper reports that are under --root), 'all', or names separated by commas.",
+    ),
+]
+RootOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--root",
+        help="One sub-folder per benchmark (see --list). Default: bundled excerpts + held-out synthetic split.",
+    ),
+]
+OutOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--out", help="Where predictions, results.json and results.md go. Default: eval/<checkpoint folder name>."
+    ),
+]
 BatchOption = Annotated[int, typer.Option("--batch", min=1, help="Prompts generated together.")]
 LimitOption = Annotated[int | None, typer.Option("--limit", min=1, help="At most this many items per benchmark.")]
-TokensOption = Annotated[int | None, typer.Option(
-    "--max-new-tokens", min=1, help="Override each benchmark's answer length."
-)]
+TokensOption = Annotated[
+    int | None, typer.Option("--max-new-tokens", min=1, help="Override each benchmark's answer length.")
+]
 DtypeOption = Annotated[str, typer.Option("--dtype", help=f"{', '.join(DTYPES)} (auto = the checkpoint's).")]
 DeviceOption = Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:1 ... (auto = cuda when there is one).")]
-JudgeModelOption = Annotated[str | None, typer.Option(
-    "--judge-model", help="Judge LLM for MM-Vet and LLaVA-Bench (any OpenAI-compatible server)."
-)]
-JudgeUrlOption = Annotated[str | None, typer.Option(
-    "--judge-base-url", help="The judge server's base URL (key from $OPENAI_API_KEY)."
-)]
-JudgeBudgetOption = Annotated[int | None, typer.Option(
-    "--judge-max-requests", min=0, help="Budget: stop after this many judge requests."
-)]
+JudgeModelOption = Annotated[
+    str | None,
+    typer.Option("--judge-model", help="Judge LLM for MM-Vet and LLaVA-Bench (any OpenAI-compatible server)."),
+]
+JudgeUrlOption = Annotated[
+    str | None, typer.Option("--judge-base-url", help="The judge server's base URL (key from $OPENAI_API_KEY).")
+]
+JudgeBudgetOption = Annotated[
+    int | None, typer.Option("--judge-max-requests", min=0, help="Budget: stop after this many judge requests.")
+]
 ListOption = Annotated[bool, typer.Option("--list", help="Print each benchmark's layout, prompt and metric; exit.")]
 
 
@@ -112,8 +124,14 @@ def eval_command(
         loaded = SliMEForConditionalGeneration.from_pretrained(model, dtype=dtype).eval().to(target)
         processor = SliMEProcessor.from_pretrained(model)
     settings = EvalSettings(
-        benchmarks=benchmarks, root=root, out=out, batch=batch, limit=limit, max_new_tokens=max_new_tokens,
-        judge=judge, extra={"dtype": str(loaded.dtype).removeprefix("torch."), "device": target},
+        benchmarks=benchmarks,
+        root=root,
+        out=out,
+        batch=batch,
+        limit=limit,
+        max_new_tokens=max_new_tokens,
+        judge=judge,
+        extra={"dtype": str(loaded.dtype).removeprefix("torch."), "device": target},
     )
     started = time.perf_counter()
     with progress() as bar:
@@ -135,7 +153,8 @@ def eval_command(
         console.print(f"skipped {name}: {reason}", highlight=False)
     console.print(
         f"{len(results['benchmarks'])} benchmark(s) in {time.perf_counter() - started:.1f} s; "
-        f"results in {out / 'results.json'} and {out / TABLE_FILE}", highlight=False,
+        f"results in {out / 'results.json'} and {out / TABLE_FILE}",
+        highlight=False,
     )
 
 

@@ -114,8 +114,16 @@ def evaluate(
         used = [name for name in (spec.prompt, spec.prompt_open) if name]
         fingerprint = {"model_config_sha256": model_sha, "prompts": {n: prompts[n].version for n in used}}
         run = run_benchmark(
-            spec, items, model, processor, settings.out, batch=settings.batch,
-            max_new_tokens=settings.max_new_tokens, generate=generate, on_done=on_done, score=score,
+            spec,
+            items,
+            model,
+            processor,
+            settings.out,
+            batch=settings.batch,
+            max_new_tokens=settings.max_new_tokens,
+            generate=generate,
+            on_done=on_done,
+            score=score,
             fingerprint=fingerprint,
         )
         if spec.judged:
@@ -123,8 +131,12 @@ def evaluate(
             run.prompts["judge"] = template.ref
         runs.append(run)
     generation = {
-        "decoding": "greedy", "batch": settings.batch, "max_new_tokens": settings.max_new_tokens,
-        "limit": settings.limit, "root": str(root), **settings.extra,
+        "decoding": "greedy",
+        "batch": settings.batch,
+        "max_new_tokens": settings.max_new_tokens,
+        "limit": settings.limit,
+        "root": str(root),
+        **settings.extra,
     }
     if settings.judge is not None:
         generation["judge"] = {"model": settings.judge.model, "base_url": settings.judge.base_url}

@@ -44,7 +44,10 @@ def judge_prompt(name: str) -> tuple[PromptTemplate, str]:
     raw = PROMPTS_FILE.read_bytes()
     spec = yaml.safe_load(raw)[name]
     template = PromptTemplate(
-        kind=f"judge_{name}", version=str(spec["version"]), system=spec["system"], user=spec["user"],
+        kind=f"judge_{name}",
+        version=str(spec["version"]),
+        system=spec["system"],
+        user=spec["user"],
         sha256=hashlib.sha256(yaml.safe_dump(spec, sort_keys=True).encode()).hexdigest(),
     )
     return template, spec["source"]
@@ -67,8 +70,12 @@ def parse_llava_bench(reply: str) -> tuple[float, float] | None:
 
 def _config(settings: JudgeSettings) -> TeacherConfig:
     return TeacherConfig(
-        model=settings.model, base_url=settings.base_url, structured_output="off", image_detail=None,
-        cache=settings.cache, prompts={},
+        model=settings.model,
+        base_url=settings.base_url,
+        structured_output="off",
+        image_detail=None,
+        cache=settings.cache,
+        prompts={},
         sampling={"temperature": 0.0, "max_tokens": 256, "seed": 0},
         limits={"concurrency": settings.concurrency, "max_requests": settings.max_requests},
     )
@@ -78,6 +85,7 @@ async def _ask_all(settings: JudgeSettings, template: PromptTemplate, fields: li
     settings.cache.parent.mkdir(parents=True, exist_ok=True)
     cache = ResponseCache(settings.cache)
     async with TeacherClient(_config(settings), cache) as client:
+
         async def one(values: dict[str, str]) -> str:
             system, user = template.render(**values)
             completion = await client.complete(ChatRequest(template, system, user, None, Reply))
@@ -105,7 +113,9 @@ def score_llava_bench(pairs: list[tuple[BenchmarkItem, str]], settings: JudgeSet
     ours = sum(s[1] for s in rated) / len(rated) if rated else 0.0
     return {
         "relative_score": 100 * ours / reference if reference else 0.0,
-        "model_score": ours, "reference_score": reference, "unparsed": float(len(scores) - len(rated)),
+        "model_score": ours,
+        "reference_score": reference,
+        "unparsed": float(len(scores) - len(rated)),
     }
 
 

@@ -21,8 +21,12 @@ def config_hash(model) -> str:
 
 
 def results_document(
-    model_path: str, model_config_sha256: str, generation: dict[str, Any], runs: list[BenchmarkRun],
-    specs: dict[str, BenchmarkSpec], skipped: dict[str, str],
+    model_path: str,
+    model_config_sha256: str,
+    generation: dict[str, Any],
+    runs: list[BenchmarkRun],
+    specs: dict[str, BenchmarkSpec],
+    skipped: dict[str, str],
 ) -> dict[str, Any]:
     benchmarks = {}
     for run in runs:
@@ -55,12 +59,20 @@ def paper_comparison(benchmarks: dict[str, Any]) -> dict[str, Any]:
         ours = benchmarks.get(row.benchmark, {}).get("metrics", {}).get(row.metric)
         if ours is None:
             continue
-        compared.append({
-            "paper": row.paper, "benchmark": row.benchmark, "metric": row.metric, "ours": ours,
-            "slime_7b": row.slime_7b, "slime_8b": row.slime_8b,
-            "diff_7b": round(ours - row.slime_7b, 2), "diff_8b": round(ours - row.slime_8b, 2),
-            "checked_against_paper": row.checked, **({"note": row.note} if row.note else {}),
-        })
+        compared.append(
+            {
+                "paper": row.paper,
+                "benchmark": row.benchmark,
+                "metric": row.metric,
+                "ours": ours,
+                "slime_7b": row.slime_7b,
+                "slime_8b": row.slime_8b,
+                "diff_7b": round(ours - row.slime_7b, 2),
+                "diff_8b": round(ours - row.slime_8b, 2),
+                "checked_against_paper": row.checked,
+                **({"note": row.note} if row.note else {}),
+            }
+        )
     return {"source": source, "rows": compared}
 
 
@@ -96,8 +108,10 @@ def _number(value: float | None) -> str:
 def write_results(out: Path, results: dict[str, Any]) -> None:
     """results.json and results.md, each written to a temporary file and renamed into place."""
     out.mkdir(parents=True, exist_ok=True)
-    for name, text in ((RESULTS_FILE, json.dumps(results, indent=2, ensure_ascii=False) + "\n"),
-                       (TABLE_FILE, markdown_table(results))):
+    for name, text in (
+        (RESULTS_FILE, json.dumps(results, indent=2, ensure_ascii=False) + "\n"),
+        (TABLE_FILE, markdown_table(results)),
+    ):
         temporary = out / f".{name}.tmp"
         temporary.write_text(text, encoding="utf-8")
         os.replace(temporary, out / name)

@@ -137,8 +137,10 @@ def run_benchmark(
         raise ValueError(f"{spec.name}: item ids repeat; predictions could not be matched back")
     path = out / spec.name / PREDICTIONS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    _check_settings(path.parent / SETTINGS_FILE, {"benchmark": spec.name, "max_new_tokens": max_new_tokens or
-                                                  spec.max_new_tokens, **(fingerprint or {})})
+    _check_settings(
+        path.parent / SETTINGS_FILE,
+        {"benchmark": spec.name, "max_new_tokens": max_new_tokens or spec.max_new_tokens, **(fingerprint or {})},
+    )
     done = read_predictions(path)
     todo = [item for item in items if item.item_id not in done]
     if on_done and len(done):
@@ -161,9 +163,13 @@ def run_benchmark(
             share = (time.perf_counter() - started) / len(chunk)
             for item, (_, prompt_name), result in zip(chunk, built, results, strict=True):
                 line = {
-                    "id": item.item_id, "prompt": prompt_name, "prediction": result.text,
-                    "prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
-                    "visual_tokens": result.visual_tokens, "finish_reason": result.finish_reason,
+                    "id": item.item_id,
+                    "prompt": prompt_name,
+                    "prediction": result.text,
+                    "prompt_tokens": result.prompt_tokens,
+                    "completion_tokens": result.completion_tokens,
+                    "visual_tokens": result.visual_tokens,
+                    "finish_reason": result.finish_reason,
                     "seconds": round(share, 6),
                 }
                 done[item.item_id] = line

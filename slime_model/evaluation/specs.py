@@ -124,10 +124,16 @@ def circular_copies(items: list[BenchmarkItem]) -> list[BenchmarkItem]:
         for shift in range(len(choices)):
             rotated = choices[shift:] + choices[:shift]
             letter = LETTERS[(gold - shift) % len(choices)]
-            copies.append(replace(
-                item, item_id=item.item_id if shift == 0 else f"{item.item_id}/rotation-{shift}", choices=rotated,
-                gold=letter, answers=[letter, choices[gold]], meta={**item.meta, "circular_group": item.item_id},
-            ))
+            copies.append(
+                replace(
+                    item,
+                    item_id=item.item_id if shift == 0 else f"{item.item_id}/rotation-{shift}",
+                    choices=rotated,
+                    gold=letter,
+                    answers=[letter, choices[gold]],
+                    meta={**item.meta, "circular_group": item.item_id},
+                )
+            )
     return copies
 
 

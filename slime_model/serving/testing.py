@@ -1,7 +1,7 @@
 """Run a serving app with uvicorn in a background thread on 127.0.0.1, for tests and benchmarks.
 
-    with running_server(create_app(model, processor, settings)) as url:
-        ...  # point an OpenAI client at f"{url}/v1"
+with running_server(create_app(model, processor, settings)) as url:
+    ...  # point an OpenAI client at f"{url}/v1"
 """
 
 from __future__ import annotations

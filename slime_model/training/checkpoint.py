@@ -111,10 +111,13 @@ def load_resume_checkpoint(engine, stage_dir: Path, tag: str, rank: int, world_s
     root = stage_dir / CHECKPOINTS
     state = read_json(root / tag / f"trainer-rank{rank}.json")
     if state is None:
-        raise ValueError(f"{root / tag} has no trainer state for rank {rank}: it was written by a run with fewer processes")
+        raise ValueError(
+            f"{root / tag} has no trainer state for rank {rank}: it was written by a run with fewer processes"
+        )
     if state["world_size"] != world_size:
         raise ValueError(
-            f"{root / tag} was written by {state['world_size']} processes; resume with the same number (now {world_size})"
+            f"{root / tag} was written by {state['world_size']} "
+            f"processes; resume with the same number (now {world_size})"
         )
     engine.checkpoint_engine.load = weights_only_load  # every DeepSpeed resume read goes through it
     path, _ = engine.load_checkpoint(str(root), tag=tag)

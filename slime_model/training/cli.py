@@ -2,7 +2,8 @@
 
 One process: `slime-model train --data manifests/mix.json`. Several (the same command, any launcher):
 
-    torchrun --nproc_per_node 8 -m slime_model.training --data manifests/mix.json --recipe pipelines/train/slime-vicuna-7b.yaml
+    torchrun --nproc_per_node 8 -m slime_model.training --data manifests/mix.json \
+        --recipe pipelines/train/slime-vicuna-7b.yaml
     deepspeed --num_gpus 8 --module slime_model.training --data manifests/mix.json --recipe ...
     deepspeed --hostfile hostfile --module slime_model.training --data ... --out /shared/runs/7b   # multi-node
 
@@ -13,7 +14,7 @@ the checkpoint rank 0 wrote at the end of the stage before.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -84,22 +85,50 @@ def runs_table(results) -> Table:
 
 @user_errors
 def train(
-    data: Annotated[Path, typer.Option("--data", help="The mix manifest written by `slime-data mix`.")] = Path("manifests/mix.json"),
-    recipe: Annotated[Optional[Path], typer.Option("--recipe", help="Training recipe; default pipelines/train/tiny.yaml (tiny model, CPU, minutes).")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Output folder; default runs/<recipe name>.")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted stage from its last checkpoint.")] = False,
-    verify: Annotated[Optional[bool], typer.Option("--verify/--no-verify", help="sha256 of every shard before the first step (default: for mix stages up to 2 GiB; size, footer and schema always).")] = None,
-    override: Annotated[Optional[list[str]], typer.Option("--override", help="Change an unfinished stage's optimizer setting (or max_bad_steps / max_drop_ratio / max_weight_growth) in a started run, e.g. 1b.lr=1e-4; recorded in OUT/train.json. Repeatable.")] = None,
-    report_to: Annotated[str, typer.Option("--report-to", help="none, tensorboard or wandb (needs that package).")] = "none",
-    local_rank: Annotated[Optional[int], typer.Option("--local_rank", "--local-rank", hidden=True, help="Set by the deepspeed launcher.")] = None,
+    data: Annotated[Path, typer.Option("--data", help="The mix manifest written by `slime-data mix`.")] = Path(
+        "manifests/mix.json"
+    ),
+    recipe: Annotated[
+        Path | None,
+        typer.Option("--recipe", help="Training recipe; default pipelines/train/tiny.yaml (tiny model, CPU, minutes)."),
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Output folder; default runs/<recipe name>.")] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue an interrupted stage from its last checkpoint.")
+    ] = False,
+    verify: Annotated[
+        bool | None,
+        typer.Option(
+            "--verify/--no-verify",
+            help="sha256 of every shard before the first step (default: for "
+            "mix stages up to 2 GiB; size, footer and schema always).",
+        ),
+    ] = None,
+    override: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--override",
+            help="Change an unfinished stage's optimizer setting (or max_bad_steps / max_drop_ratio / "
+            "max_weight_growth) in a started run, e.g. 1b.lr=1e-4; recorded in OUT/train.json. Repeatable.",
+        ),
+    ] = None,
+    report_to: Annotated[
+        str, typer.Option("--report-to", help="none, tensorboard or wandb (needs that package).")
+    ] = "none",
+    local_rank: Annotated[
+        int | None, typer.Option("--local_rank", "--local-rank", hidden=True, help="Set by the deepspeed launcher.")
+    ] = None,
 ) -> None:
     """Train SliME stage by stage (DeepSpeed) on a mix; finished stages are skipped on a rerun.
 
     Example: slime-model train --data manifests/mix.json
 
-    Example (after "non-finite gradients" in stage 1b): slime-model train --data manifests/mix.json --resume --override 1b.lr=1e-4
+    Example (after "non-finite gradients" in stage 1b): slime-model train --data manifests/mix.json --resume --override
+    1b.lr=1e-4
 
-    Example (8 GPUs): torchrun --nproc_per_node 8 -m slime_model.training --data manifests/mix.json --recipe pipelines/train/slime-vicuna-7b.yaml
+    Example (8 GPUs):
+      torchrun --nproc_per_node 8 -m slime_model.training --data manifests/mix.json \
+          --recipe pipelines/train/slime-vicuna-7b.yaml
     """
     from transformers.utils import logging as transformers_logging
 
@@ -117,7 +146,16 @@ def train(
     out = out or Path("runs") / loaded.name
     transformers_logging.disable_progress_bar()  # one rich bar per stage instead of one tqdm bar per load/save
     try:
-        run_training(data, loaded, out, resume=resume, verify=verify, overrides=parse_overrides(override or []), report_to=report_to, callbacks=ConsoleCallbacks())
+        run_training(
+            data,
+            loaded,
+            out,
+            resume=resume,
+            verify=verify,
+            overrides=parse_overrides(override or []),
+            report_to=report_to,
+            callbacks=ConsoleCallbacks(),
+        )
     except TrainingAborted as err:
         console.print(styled(("training stopped:", "bold red"), f" {err}"))
         raise typer.Exit(1) from None

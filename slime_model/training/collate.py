@@ -86,10 +86,13 @@ class Collator:
         except ValueError:
             kept = self._drop_unencodable(kept, dropped)
             inputs, dummy = self._encode(kept)
-        return MicroBatch(index=index, ids=[row["id"] for row, _ in kept], inputs=inputs, dropped=dropped, dummy_image=dummy)
+        return MicroBatch(
+            index=index, ids=[row["id"] for row, _ in kept], inputs=inputs, dropped=dropped, dummy_image=dummy
+        )
 
     def _drop_unencodable(self, kept: list, dropped: list[tuple[str, str]]) -> list:
-        """The samples the processor accepts, tried one by one (only after their batch failed); the rest go to `dropped`."""
+        """The samples the processor accepts, tried one by one (only after their batch failed); the rest go to
+        `dropped`."""
         good = []
         for row, image in kept:
             try:

@@ -62,8 +62,15 @@ class RankSlice:
 class EpochOrder:
     """Global row index of every position of one epoch, computed window by window on demand."""
 
-    def __init__(self, shard_rows: Sequence[int], seed: Sequence[int], epoch: int, spec: DataSpec, global_micro_batch: int,
-                 lengths: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+    def __init__(
+        self,
+        shard_rows: Sequence[int],
+        seed: Sequence[int],
+        epoch: int,
+        spec: DataSpec,
+        global_micro_batch: int,
+        lengths: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> None:
         self.seed, self.epoch, self.spec = seed, epoch, spec
         self.global_micro_batch = global_micro_batch
         self.lengths = lengths
@@ -79,7 +86,11 @@ class EpochOrder:
         self._cached: tuple[int, np.ndarray] | None = None
 
     def _rng(self, *key: str | int) -> np.random.Generator:
-        words = [*self.seed, self.epoch, *(k if isinstance(k, int) else int.from_bytes(k.encode(), "little") for k in key)]
+        words = [
+            *self.seed,
+            self.epoch,
+            *(k if isinstance(k, int) else int.from_bytes(k.encode(), "little") for k in key),
+        ]
         return np.random.default_rng(words)
 
     def _stream_to_row(self, stream: np.ndarray) -> np.ndarray:
@@ -129,8 +140,17 @@ class StageStream(IterableDataset):
     trainer consumes; it runs in the DataLoader workers, so image decoding and slicing do too.
     """
 
-    def __init__(self, stage_dir: Path, layout: RankSlice, spec: DataSpec, seed: Sequence[int], start: int, stop: int,
-                 collate: Callable[[int, list[dict[str, Any]]], Any], lengths: Callable[[pa.Table], np.ndarray] | None = None) -> None:
+    def __init__(
+        self,
+        stage_dir: Path,
+        layout: RankSlice,
+        spec: DataSpec,
+        seed: Sequence[int],
+        start: int,
+        stop: int,
+        collate: Callable[[int, list[dict[str, Any]]], Any],
+        lengths: Callable[[pa.Table], np.ndarray] | None = None,
+    ) -> None:
         if layout.micro_batches_per_epoch == 0:
             raise ValueError(
                 f"{stage_dir} has {layout.rows} rows, fewer than one global micro-batch of {layout.global_micro_batch} "
@@ -220,7 +240,9 @@ def estimated_lengths(visual_tokens: Callable[[int, int], int]) -> Callable[[pa.
         turns = table.column("conversations").combine_chunks()
         values = pc.struct_field(pc.list_flatten(turns), "value")
         chars = np.bincount(
-            pc.list_parent_indices(turns).to_numpy(), weights=pc.utf8_length(values).to_numpy(zero_copy_only=False), minlength=len(table)
+            pc.list_parent_indices(turns).to_numpy(),
+            weights=pc.utf8_length(values).to_numpy(zero_copy_only=False),
+            minlength=len(table),
         )
         widths = table.column("width").fill_null(0).to_numpy()
         heights = table.column("height").fill_null(0).to_numpy()

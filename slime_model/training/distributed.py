@@ -65,8 +65,9 @@ def init_distributed() -> DistInfo:
         if alone:  # the rendezvous is a new file, not a TCP port (a port picked free can be taken by
             # another process before the store binds it: EADDRINUSE on a busy machine)
             store = Path(tempfile.gettempdir()) / f"slime-dist-{os.getpid()}-{uuid.uuid4().hex}"
-            deepspeed.init_distributed(dist_backend=backend, auto_mpi_discovery=False, init_method=f"file://{store}",
-                                       rank=0, world_size=1)
+            deepspeed.init_distributed(
+                dist_backend=backend, auto_mpi_discovery=False, init_method=f"file://{store}", rank=0, world_size=1
+            )
         else:
             deepspeed.init_distributed(dist_backend=backend)
     return DistInfo(rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=local_rank, device=device)

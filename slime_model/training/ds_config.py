@@ -60,10 +60,15 @@ def load_zero_config(path: Path) -> dict[str, Any]:
         raise ValueError(f"DeepSpeed config {path}: {err}") from None
     for key in RECIPE_KEYS:
         if key in config and config[key] != "auto":
-            raise ValueError(f"DeepSpeed config {path}: {key!r} comes from the training recipe; remove it or set it to \"auto\"")
+            raise ValueError(
+                f'DeepSpeed config {path}: {key!r} comes from the training recipe; remove it or set it to "auto"'
+            )
     stage = config.get("zero_optimization", {}).get("stage")
     if stage not in (1, 2, 3):
-        raise ValueError(f"DeepSpeed config {path}: zero_optimization.stage must be 1, 2 or 3 (got {stage!r}); the trainer relies on ZeRO's non-finite step check")
+        raise ValueError(
+            f"DeepSpeed config {path}: zero_optimization.stage must be 1, 2 or 3 "
+            f"(got {stage!r}); the trainer relies on ZeRO's non-finite step check"
+        )
     return config
 
 
@@ -73,7 +78,10 @@ def deepspeed_config(path: Path, stage: StageSpec, layout: BatchLayout, hidden_s
     for key, value in zero.items():
         if value == "auto":
             if key not in AUTO_ZERO_SIZES:
-                raise ValueError(f"DeepSpeed config {path}: zero_optimization.{key} cannot be \"auto\" (only {', '.join(AUTO_ZERO_SIZES)})")
+                raise ValueError(
+                    f"DeepSpeed config {path}: zero_optimization.{key} "
+                    f'cannot be "auto" (only {", ".join(AUTO_ZERO_SIZES)})'
+                )
             zero[key] = AUTO_ZERO_SIZES[key](hidden_size)
     opt = stage.optimizer
     return {
@@ -85,7 +93,13 @@ def deepspeed_config(path: Path, stage: StageSpec, layout: BatchLayout, hidden_s
         # torch's AdamW: nothing to compile (DeepSpeed's fused and CPU Adam are JIT-built C++/CUDA ops).
         "optimizer": {
             "type": "AdamW",
-            "params": {"lr": opt.lr, "betas": list(opt.betas), "eps": opt.eps, "weight_decay": opt.weight_decay, "torch_adam": True},
+            "params": {
+                "lr": opt.lr,
+                "betas": list(opt.betas),
+                "eps": opt.eps,
+                "weight_decay": opt.weight_decay,
+                "torch_adam": True,
+            },
         },
         "gradient_clipping": opt.max_grad_norm,
         "bf16": {"enabled": stage.precision == "bf16"},

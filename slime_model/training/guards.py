@@ -48,8 +48,9 @@ def check_bad_steps(stage: str, recipe_stage: str, skipped: int, limit: int) -> 
         )
 
 
-def check_drops(stage: str, dropped: int, reasons: dict[str, int], planned_rows: int, max_ratio: float, rank: int,
-                stage_dir: Path) -> None:
+def check_drops(
+    stage: str, dropped: int, reasons: dict[str, int], planned_rows: int, max_ratio: float, rank: int, stage_dir: Path
+) -> None:
     """`dropped`: rows dropped so far on all ranks; `reasons`: this rank's counts by reason."""
     if dropped > max_ratio * planned_rows:
         listed = ", ".join(f"{reason}: {n}" for reason, n in sorted(reasons.items()))
@@ -73,8 +74,9 @@ def weight_rms(module: torch.nn.Module) -> float:
     return math.sqrt(totals[0].item() / max(totals[1].item(), 1.0))
 
 
-def check_weight_growth(stage: str, recipe_stage: str, start: float, now: float, growth: float, lr: float, step: int,
-                        stage_dir: Path) -> None:
+def check_weight_growth(
+    stage: str, recipe_stage: str, start: float, now: float, growth: float, lr: float, step: int, stage_dir: Path
+) -> None:
     if growth and (not math.isfinite(now) or now > growth * max(start, WEIGHT_RMS_FLOOR)):
         raise TrainingAborted(
             f"stage {stage}: the trainable weights' RMS grew from {start:.3g} to {now:.3g} by step {step}, more than "

@@ -37,7 +37,9 @@ class LoraSpec(BaseModel):
     alpha: float = Field(256.0, gt=0, description="scaling numerator: updates are scaled by alpha / rank")
     dropout: float = Field(0.05, ge=0, lt=1)
     target_modules: list[str] = Field(default_factory=lambda: list(LLAMA_LINEAR_LAYERS), min_length=1)
-    keep_adapters: bool = Field(False, description="also write the adapters alone (peft format) next to the merged checkpoint")
+    keep_adapters: bool = Field(
+        False, description="also write the adapters alone (peft format) next to the merged checkpoint"
+    )
 
     @property
     def scaling(self) -> float:
@@ -46,8 +48,13 @@ class LoraSpec(BaseModel):
     def peft_config(self):
         from peft import LoraConfig
 
-        return LoraConfig(r=self.rank, lora_alpha=self.alpha, lora_dropout=self.dropout,
-                          target_modules=list(self.target_modules), bias="none")
+        return LoraConfig(
+            r=self.rank,
+            lora_alpha=self.alpha,
+            lora_dropout=self.dropout,
+            target_modules=list(self.target_modules),
+            bias="none",
+        )
 
 
 def add_lora(model: torch.nn.Module, spec: LoraSpec) -> None:
@@ -102,8 +109,9 @@ def save_adapters(state: dict[str, torch.Tensor], spec: LoraSpec, out: Path) -> 
     folder = out / ADAPTER_DIR
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {
-        "base_model.model." + key[len(_LLM_PREFIX):].replace(".default.", "."): value.contiguous()
-        for key, value in state.items() if is_adapter(key)
+        "base_model.model." + key[len(_LLM_PREFIX) :].replace(".default.", "."): value.contiguous()
+        for key, value in state.items()
+        if is_adapter(key)
     }
     save_file(tensors, folder / "adapter_model.safetensors", metadata={"format": "pt"})
     config = spec.peft_config().to_dict()

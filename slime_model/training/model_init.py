@@ -9,9 +9,10 @@ each parameter is partitioned as it is built and filled from the checkpoint by a
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
@@ -56,8 +57,12 @@ def build_initial(source: ModelSource, seed: int) -> tuple[SliMEForConditionalGe
     return model, SliMEProcessor.from_config(config, tokenizer)
 
 
-def save_checkpoint_dir(model: SliMEForConditionalGeneration, processor: SliMEProcessor, out: Path,
-                        state_dict: dict[str, torch.Tensor] | None = None) -> None:
+def save_checkpoint_dir(
+    model: SliMEForConditionalGeneration,
+    processor: SliMEProcessor,
+    out: Path,
+    state_dict: dict[str, torch.Tensor] | None = None,
+) -> None:
     """save_pretrained (safetensors) + the processor; `state_dict` when the model's own is partitioned (ZeRO-3).
 
     Keys are written exactly as the modules name them. A model loaded under ZeRO-3 records every
@@ -84,6 +89,8 @@ def zero3_init(ds_config: dict[str, Any] | None) -> Iterator[None]:
         del marker
 
 
-def load_stage_model(checkpoint: Path, precision: str, zero3_config: dict[str, Any] | None) -> SliMEForConditionalGeneration:
+def load_stage_model(
+    checkpoint: Path, precision: str, zero3_config: dict[str, Any] | None
+) -> SliMEForConditionalGeneration:
     with zero3_init(zero3_config):
         return SliMEForConditionalGeneration.from_pretrained(checkpoint, dtype=PRECISION_DTYPES[precision])

@@ -20,8 +20,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from slime_data.recipes import load_recipe_file
 from slime_data.paths import PIPELINES_DIR
+from slime_data.recipes import load_recipe_file
 from slime_model.configuration import BRANCHES, GLOBAL_EXPERTS
 from slime_model.modeling import PARAMETER_GROUPS
 from slime_model.templates import CHAT_TEMPLATE_NAMES
@@ -57,7 +57,9 @@ class ModelSource(_Strict):
     preset: str | None = None
     vision_tower: str | None = None
     llm: str | None = None
-    checkpoint: str | None = Field(None, description="a SliME checkpoint folder (save_pretrained / slime-model convert)")
+    checkpoint: str | None = Field(
+        None, description="a SliME checkpoint folder (save_pretrained / slime-model convert)"
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelSource:
@@ -70,7 +72,9 @@ class ModelSource(_Strict):
         elif any(parts) and not all(parts):
             raise ValueError("vision_tower and llm go together")
         elif not any(parts) and self.preset != "tiny":
-            raise ValueError(f"preset {self.preset!r} needs vision_tower and llm (only the tiny preset builds from nothing)")
+            raise ValueError(
+                f"preset {self.preset!r} needs vision_tower and llm (only the tiny preset builds from nothing)"
+            )
         return self
 
 
@@ -98,7 +102,9 @@ class StageSpec(_Strict):
     epochs: int | None = Field(None, ge=1)
     max_steps: int | None = Field(None, ge=1, description="optimizer steps; stops before the epochs end")
     global_batch: int = Field(ge=1, description="samples per optimizer step over all ranks")
-    micro_batch: int = Field(ge=1, description="largest per-rank micro-batch; the trainer picks the largest that divides")
+    micro_batch: int = Field(
+        ge=1, description="largest per-rank micro-batch; the trainer picks the largest that divides"
+    )
     max_length: int = Field(2048, ge=16, description="merged sequence (text + visual tokens)")
     top_p: float = Field(gt=0, le=1, description="selector top-p while training (1.0 keeps every local token)")
     gradient_checkpointing: bool = False
@@ -107,7 +113,9 @@ class StageSpec(_Strict):
         description="DeepSpeed config (ZeRO section): a path relative to the recipe, or a shipped one's name (zero2)"
     )
     alternate: bool = Field(False, description="part of the global/local alternation that `rounds` repeats")
-    lora: LoraSpec | None = Field(None, description="train LoRA adapters on the LLM instead of its weights (`llm` must be trainable)")
+    lora: LoraSpec | None = Field(
+        None, description="train LoRA adapters on the LLM instead of its weights (`llm` must be trainable)"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> StageSpec:
@@ -116,7 +124,9 @@ class StageSpec(_Strict):
             raise ValueError(f"unknown parameter group(s) {unknown}; choose from {list(PARAMETER_GROUPS)}")
         unused = [g for g in self.trainable if not _GROUP_USED_BY[g](self.branch, self.global_expert)]
         if unused:
-            raise ValueError(f"trains {unused} but branch={self.branch!r} with global_expert={self.global_expert!r} never runs them")
+            raise ValueError(
+                f"trains {unused} but branch={self.branch!r} with global_expert={self.global_expert!r} never runs them"
+            )
         if self.lora is not None and "llm" not in self.trainable:
             raise ValueError("has a lora section but does not train the llm group (LoRA adapts the LLM)")
         if self.epochs is None and self.max_steps is None:
@@ -195,7 +205,8 @@ class PlannedStage(BaseModel):
 
 
 def plan_stages(recipe: TrainRecipe) -> list[PlannedStage]:
-    """Stages in run order: the `alternate` block `rounds` times (round 2 of `1a` is `1a-r2`), then the rest, in place."""
+    """Stages in run order: the `alternate` block `rounds` times (round 2 of `1a` is `1a-r2`), then the rest, in
+    place."""
     planned: list[PlannedStage] = []
     block_done = False
     for stage in recipe.stages:

@@ -85,9 +85,22 @@ def train(
         else:
             interrupted = ckpt.latest_resume_checkpoint(stage_dir) is not None
             if interrupted and not resume:
-                raise ValueError(f"stage {planned.name} was interrupted and has a checkpoint in {stage_dir}: pass --resume to continue it, or delete the folder to restart it")
-            runner = StageRunner(recipe, planned, index, mix.stage_dir(planned.spec.data), previous, stage_dir, dist,
-                                 report_to, callbacks, reapply_optimizer_settings=planned.spec.name in overridden)
+                raise ValueError(
+                    f"stage {planned.name} was interrupted and has a checkpoint in {stage_dir}: "
+                    "pass --resume to continue it, or delete the folder to restart it"
+                )
+            runner = StageRunner(
+                recipe,
+                planned,
+                index,
+                mix.stage_dir(planned.spec.data),
+                previous,
+                stage_dir,
+                dist,
+                report_to,
+                callbacks,
+                reapply_optimizer_settings=planned.spec.name in overridden,
+            )
             results.append(runner.run(resume=interrupted))
         previous = stage_dir
     if dist.is_main:
@@ -95,8 +108,15 @@ def train(
     return results
 
 
-def _run_recipe(out: Path, recipe: TrainRecipe, fingerprint: str, data: Path, dist: DistInfo,
-                stages: list[PlannedStage], overrides: dict[str, Any]) -> tuple[TrainRecipe, set[str]]:
+def _run_recipe(
+    out: Path,
+    recipe: TrainRecipe,
+    fingerprint: str,
+    data: Path,
+    dist: DistInfo,
+    stages: list[PlannedStage],
+    overrides: dict[str, Any],
+) -> tuple[TrainRecipe, set[str]]:
     """The recipe this folder trains, with every override given so far; and the stages they change.
 
     The recipe file and the mix must be the ones the folder started with; new overrides may only

@@ -72,7 +72,19 @@ class Callbacks(Protocol):
 
 
 # ---- one optimizer step's statistics, summed over micro-batches, then over ranks ------------------
-STAT_FIELDS = ("loss_sum", "finite", "micro", "samples", "tokens", "visual_tokens", "kept_sum", "kept_images", "dummy", "dropped", "vision_tokens")
+STAT_FIELDS = (
+    "loss_sum",
+    "finite",
+    "micro",
+    "samples",
+    "tokens",
+    "visual_tokens",
+    "kept_sum",
+    "kept_images",
+    "dummy",
+    "dropped",
+    "vision_tokens",
+)
 
 
 @dataclass
@@ -127,7 +139,9 @@ class StageCounters:
     dropped_rows: int = 0  # all ranks
     start_weight_rms: float | None = None  # the trainable weights' RMS when the stage started
 
-    def add(self, totals: dict[str, float], stats: StepStats, seconds: float, applied: bool, loss: float | None) -> None:
+    def add(
+        self, totals: dict[str, float], stats: StepStats, seconds: float, applied: bool, loss: float | None
+    ) -> None:
         self.samples += int(totals["samples"])
         self.tokens += int(totals["tokens"])
         self.dummy_batches += int(totals["dummy"])
@@ -145,16 +159,28 @@ class StageCounters:
 
 # ---- the stage ------------------------------------------------------------------------------------
 class StageRunner:
-    def __init__(self, recipe: TrainRecipe, planned: PlannedStage, index: int, data_dir: Path, previous: Path,
-                 stage_dir: Path, dist: DistInfo, report_to: str, callbacks: Callbacks,
-                 reapply_optimizer_settings: bool = False) -> None:
+    def __init__(
+        self,
+        recipe: TrainRecipe,
+        planned: PlannedStage,
+        index: int,
+        data_dir: Path,
+        previous: Path,
+        stage_dir: Path,
+        dist: DistInfo,
+        report_to: str,
+        callbacks: Callbacks,
+        reapply_optimizer_settings: bool = False,
+    ) -> None:
         self.recipe, self.planned, self.spec, self.index = recipe, planned, planned.spec, index
         self.data_dir, self.previous, self.stage_dir = data_dir, previous, stage_dir
         self.dist, self.report_to, self.callbacks = dist, report_to, callbacks
         self.reapply_optimizer_settings = reapply_optimizer_settings  # `--override`n: the checkpoint's are stale
         self.layout = batch_layout(planned.name, self.spec.global_batch, self.spec.micro_batch, dist.world_size)
         shards = ShardSet(data_dir)
-        self.rank_slice = RankSlice(tuple(s["rows"] for s in shards.manifest["shards"]), self.layout.micro_batch, dist.world_size, dist.rank)
+        self.rank_slice = RankSlice(
+            tuple(s["rows"] for s in shards.manifest["shards"]), self.layout.micro_batch, dist.world_size, dist.rank
+        )
         self.total_steps = self._total_steps()
         self.processor = self._processor()
 
@@ -165,12 +191,17 @@ class StageRunner:
         by_epochs = self.spec.epochs * per_epoch // accumulation if self.spec.epochs is not None else None
         steps = min(s for s in (self.spec.max_steps, by_epochs) if s is not None)
         if steps == 0:
-            raise ValueError(f"stage {self.planned.name}: one epoch of {self.data_dir} gives {per_epoch} micro-batches per rank, fewer than the {accumulation} of one optimizer step")
+            raise ValueError(
+                f"stage {self.planned.name}: one epoch of {self.data_dir} gives {per_epoch} "
+                f"micro-batches per rank, fewer than the {accumulation} of one optimizer step"
+            )
         return steps
 
     def _processor(self) -> SliMEProcessor:
         saved = SliMEProcessor.from_pretrained(self.previous)
-        return SliMEProcessor(saved.tokenizer, saved.settings.model_copy(update={"chat_template": self.spec.chat_template}))
+        return SliMEProcessor(
+            saved.tokenizer, saved.settings.model_copy(update={"chat_template": self.spec.chat_template})
+        )
 
     def _engine(self):
         """The previous stage's model set up for this stage, inside a fresh DeepSpeed engine."""
@@ -191,7 +222,9 @@ class StageRunner:
             restrict_llm_to_adapters(model)
         if spec.gradient_checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        engine, *_ = deepspeed.initialize(model=model, model_parameters=self._parameter_groups(model), config=ds_config, lr_scheduler=self._schedule())
+        engine, *_ = deepspeed.initialize(
+            model=model, model_parameters=self._parameter_groups(model), config=ds_config, lr_scheduler=self._schedule()
+        )
         return engine, is_zero3(ds_config)
 
     def _parameter_groups(self, model) -> list[dict[str, Any]]:
@@ -201,7 +234,10 @@ class StageRunner:
         params = [p for name in self.spec.trainable for _, p in groups[name] if p.requires_grad]  # LoRA: adapters only
         decay = [p for p in params if len(getattr(p, "ds_shape", p.shape)) >= 2]
         plain = [p for p in params if len(getattr(p, "ds_shape", p.shape)) < 2]
-        wanted = [{"params": decay, "weight_decay": self.spec.optimizer.weight_decay}, {"params": plain, "weight_decay": 0.0}]
+        wanted = [
+            {"params": decay, "weight_decay": self.spec.optimizer.weight_decay},
+            {"params": plain, "weight_decay": 0.0},
+        ]
         self._decays = [group is wanted[0] for group in wanted if group["params"]]  # per kept group: the decaying one?
         return [group for group in wanted if group["params"]]
 
@@ -213,8 +249,13 @@ class StageRunner:
         scheduler.base_lrs = [opt.lr] * len(scheduler.base_lrs)
         groups = engine.optimizer.param_groups
         for group, decays, factor in zip(groups, self._decays, scheduler.lr_lambdas, strict=True):
-            group.update(initial_lr=opt.lr, lr=opt.lr * factor(scheduler.last_epoch), betas=opt.betas, eps=opt.eps,
-                         weight_decay=opt.weight_decay if decays else 0.0)
+            group.update(
+                initial_lr=opt.lr,
+                lr=opt.lr * factor(scheduler.last_epoch),
+                betas=opt.betas,
+                eps=opt.eps,
+                weight_decay=opt.weight_decay if decays else 0.0,
+            )
         scheduler._last_lr = [group["lr"] for group in groups]
         engine.optimizer.clip_grad = opt.max_grad_norm
 
@@ -232,13 +273,25 @@ class StageRunner:
         image = self.processor.settings.image
 
         def visual_tokens(width: int, height: int) -> int:  # the worst case, as the processor budgets it
-            grid = choose_grid(image.slicing_strategy, width, height, image.crop_size, uhd_max_scale=image.uhd_max_scale,
-                               grid_max_side=image.grid_max_side, pinpoints=image.pinpoints)
+            grid = choose_grid(
+                image.slicing_strategy,
+                width,
+                height,
+                image.crop_size,
+                uhd_max_scale=image.uhd_max_scale,
+                grid_max_side=image.grid_max_side,
+                pinpoints=image.pinpoints,
+            )
             return self.processor.visual_budget(grid)
 
         return StageStream(
-            self.data_dir, self.rank_slice, self.recipe.data, (self.recipe.seed, self.planned.round),
-            start=position, stop=self.total_steps * self.layout.accumulation, collate=Collator(self.processor, self.spec.max_length),
+            self.data_dir,
+            self.rank_slice,
+            self.recipe.data,
+            (self.recipe.seed, self.planned.round),
+            start=position,
+            stop=self.total_steps * self.layout.accumulation,
+            collate=Collator(self.processor, self.spec.max_length),
             lengths=estimated_lengths(visual_tokens) if self.recipe.data.group_by_length else None,
         )
 
@@ -249,13 +302,17 @@ class StageRunner:
         step, position, counters = 0, 0, StageCounters()
         latest = ckpt.latest_resume_checkpoint(self.stage_dir) if resume else None
         if latest is not None:
-            state = ckpt.load_resume_checkpoint(engine, self.stage_dir, latest["tag"], self.dist.rank, self.dist.world_size)
+            state = ckpt.load_resume_checkpoint(
+                engine, self.stage_dir, latest["tag"], self.dist.rank, self.dist.world_size
+            )
             step, position, counters = state["step"], state["micro_batches"], StageCounters(**state["counters"])
             if self.reapply_optimizer_settings:
                 self._reapply_optimizer_settings(engine)
         if counters.start_weight_rms is None:
             counters.start_weight_rms = weight_rms(engine.module)
-        telemetry = StageTelemetry(self.stage_dir, self.dist.rank, step, self.report_to, self.planned.name, self.recipe.model_dump(mode="json"))
+        telemetry = StageTelemetry(
+            self.stage_dir, self.dist.rank, step, self.report_to, self.planned.name, self.recipe.model_dump(mode="json")
+        )
         if self.dist.is_main:
             self.callbacks.stage_started(self.planned.name, self.total_steps, step)
 
@@ -267,8 +324,13 @@ class StageRunner:
             lr = engine.get_lr()[0]
             boundary = engine.is_gradient_accumulation_boundary()
             empty = boundary and no_samples(stats.values["samples"] + len(batch.ids))
-            out = engine(**inputs, num_items_in_batch=max(batch.label_tokens, 1), use_cache=False,
-                         labelled_logits_only=True, output_hidden_states=empty)
+            out = engine(
+                **inputs,
+                num_items_in_batch=max(batch.label_tokens, 1),
+                use_cache=False,
+                labelled_logits_only=True,
+                output_hidden_states=empty,
+            )
             engine.backward(poisoned_loss(out) if empty else out.loss)
             engine.step()
             stats.add(batch, out, float(out.loss.detach()), patches * self._crops_encoded(inputs))
@@ -282,8 +344,15 @@ class StageRunner:
             if self.dist.is_main:
                 self.callbacks.step_done(record)
             planned_rows = self.total_steps * self.layout.global_batch
-            check_drops(self.planned.name, counters.dropped_rows, counters.dropped, planned_rows, self.recipe.max_drop_ratio,
-                        self.dist.rank, self.stage_dir)
+            check_drops(
+                self.planned.name,
+                counters.dropped_rows,
+                counters.dropped,
+                planned_rows,
+                self.recipe.max_drop_ratio,
+                self.dist.rank,
+                self.stage_dir,
+            )
             check_bad_steps(self.planned.name, self.spec.name, counters.skipped_steps, self.recipe.max_bad_steps)
             if step % self.recipe.checkpoint_every == 0 and step < self.total_steps:
                 self._check_weights(engine, counters, step)
@@ -302,10 +371,20 @@ class StageRunner:
 
     def _check_weights(self, engine, counters: StageCounters, step: int) -> None:
         """Collective: stop before a diverged state is saved or passed on."""
-        check_weight_growth(self.planned.name, self.spec.name, counters.start_weight_rms, weight_rms(engine.module),
-                            self.recipe.max_weight_growth, self.spec.optimizer.lr, step, self.stage_dir)
+        check_weight_growth(
+            self.planned.name,
+            self.spec.name,
+            counters.start_weight_rms,
+            weight_rms(engine.module),
+            self.recipe.max_weight_growth,
+            self.spec.optimizer.lr,
+            step,
+            self.stage_dir,
+        )
 
-    def _record(self, engine, step: int, totals: dict[str, float], stats: StepStats, lr: float, seconds: float, applied: bool) -> dict[str, Any]:
+    def _record(
+        self, engine, step: int, totals: dict[str, float], stats: StepStats, lr: float, seconds: float, applied: bool
+    ) -> dict[str, Any]:
         grad_norm = engine.get_global_grad_norm() if applied else None
         return {
             "step": step,
@@ -328,7 +407,12 @@ class StageRunner:
         }
 
     def _save_resumable(self, engine, step: int, counters: StageCounters) -> None:
-        state = {"step": step, "micro_batches": step * self.layout.accumulation, "world_size": self.dist.world_size, "counters": asdict(counters)}
+        state = {
+            "step": step,
+            "micro_batches": step * self.layout.accumulation,
+            "world_size": self.dist.world_size,
+            "counters": asdict(counters),
+        }
         ckpt.save_resume_checkpoint(engine, self.stage_dir, step, state, self.dist.rank)
         barrier()
         if self.dist.is_main:
@@ -344,11 +428,20 @@ class StageRunner:
                 save_adapters(full, lora, self.stage_dir)
             state_dict = merge_state_dict(full, lora.scaling)
         result = StageResult(
-            name=self.planned.name, status="resumed" if resumed else "trained", steps=step, samples=counters.samples,
-            tokens=counters.tokens, first_loss=counters.first_loss, final_loss=counters.final_loss, seconds=counters.seconds,
-            skipped_steps=counters.skipped_steps, empty_steps=counters.empty_steps,
-            dropped_rows=_sum_over_ranks(counters.dropped), dummy_batches=counters.dummy_batches,
-            checkpoint=str(self.stage_dir), plot=str(self.stage_dir / PLOT),
+            name=self.planned.name,
+            status="resumed" if resumed else "trained",
+            steps=step,
+            samples=counters.samples,
+            tokens=counters.tokens,
+            first_loss=counters.first_loss,
+            final_loss=counters.final_loss,
+            seconds=counters.seconds,
+            skipped_steps=counters.skipped_steps,
+            empty_steps=counters.empty_steps,
+            dropped_rows=_sum_over_ranks(counters.dropped),
+            dummy_batches=counters.dummy_batches,
+            checkpoint=str(self.stage_dir),
+            plot=str(self.stage_dir / PLOT),
         )
         if self.dist.is_main:
             save_checkpoint_dir(engine.module, self.processor, self.stage_dir, state_dict)
@@ -370,8 +463,12 @@ class StageRunner:
             return None
         module = engine.module
         flops = train_flops(
-            _count(module.model.language_model) + _count(module.lm_head), _count(module.model.vision_tower),
-            int(totals["tokens"]), int(totals["vision_tokens"]), "llm" in self.spec.trainable, "vision" in self.spec.trainable,
+            _count(module.model.language_model) + _count(module.lm_head),
+            _count(module.model.vision_tower),
+            int(totals["tokens"]),
+            int(totals["vision_tokens"]),
+            "llm" in self.spec.trainable,
+            "vision" in self.spec.trainable,
         )
         return flops / seconds / (peak * self.dist.world_size)
 

@@ -23,7 +23,15 @@ DROPPED = "dropped-rank{rank}.jsonl"  # per rank: {step, id, reason} of every ro
 PLOT = "loss.png"
 REPORT_TO = ("none", "tensorboard", "wandb")
 # Dense bf16 tensor-core peak in TFLOP/s, by a substring of the CUDA device name.
-PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "H800": 989.0, "A100": 312.0, "A800": 312.0, "L40S": 362.0, "L4": 121.0}
+PEAK_BF16_TFLOPS = {
+    "H100": 989.0,
+    "H200": 989.0,
+    "H800": 989.0,
+    "A100": 312.0,
+    "A800": 312.0,
+    "L40S": 362.0,
+    "L4": 121.0,
+}
 
 
 class StepLog:
@@ -114,13 +122,19 @@ def open_reporter(kind: str, stage_dir: Path, run_name: str, config: dict[str, A
 def scalar_metrics(record: dict[str, Any], stage: str) -> dict[str, float]:
     """The numeric fields of a step record, named `stage/field` for the reporters."""
     skip = {"step", "epoch", "batch"}
-    return {f"{stage}/{k}": float(v) for k, v in record.items() if k not in skip and isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return {
+        f"{stage}/{k}": float(v)
+        for k, v in record.items()
+        if k not in skip and isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
 
 
 class StageTelemetry:
     """Where a stage's step records go: metrics.jsonl and the reporter (rank 0), dropped rows (each rank)."""
 
-    def __init__(self, stage_dir: Path, rank: int, start_step: int, report_to: str, run_name: str, config: dict[str, Any]) -> None:
+    def __init__(
+        self, stage_dir: Path, rank: int, start_step: int, report_to: str, run_name: str, config: dict[str, Any]
+    ) -> None:
         self.main = rank == 0
         self.dropped = StepLog(stage_dir / DROPPED.format(rank=rank), keep_until_step=start_step)
         self.metrics = StepLog(stage_dir / METRICS, keep_until_step=start_step) if self.main else None
@@ -150,7 +164,9 @@ def peak_flops(device: torch.device) -> float | None:
     return next((tflops * 1e12 for key, tflops in PEAK_BF16_TFLOPS.items() if key in name), None)
 
 
-def train_flops(llm_params: int, vision_params: int, llm_tokens: int, vision_tokens: int, llm_trains: bool, vision_trains: bool) -> float:
+def train_flops(
+    llm_params: int, vision_params: int, llm_tokens: int, vision_tokens: int, llm_trains: bool, vision_trains: bool
+) -> float:
     """FLOPs of one step: 2·N per token forward, 2·N more for activation gradients where gradients
     flow (the LLM always: trainable adapters sit below it), 2·N more for weight gradients of trained
     parts. Attention's quadratic term and the small adapters are left out."""

@@ -22,8 +22,12 @@ def test_split_step_gives_the_trainers_gradients():
 
     def merge() -> dict:
         merged = model.model.embed_multimodal(*[batch[k] for k in names], batch["labels"], "right")[0]
-        return {"inputs_embeds": merged.inputs_embeds, "attention_mask": merged.attention_mask,
-                "position_ids": merged.position_ids, "labels": merged.labels}
+        return {
+            "inputs_embeds": merged.inputs_embeds,
+            "attention_mask": merged.attention_mask,
+            "position_ids": merged.position_ids,
+            "labels": merged.labels,
+        }
 
     times = timed_step(model, merge, labelled_only=True, device=torch.device("cpu"))
     split = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}

@@ -31,8 +31,14 @@ class Interrupted:
 
 
 def interrupt_when_busy(
-    command: list[str], busy: Callable[[psutil.Process], bool], *, cwd: Path, env: dict[str, str], log: Path,
-    twice: bool = False, wait_s: float = 240.0,
+    command: list[str],
+    busy: Callable[[psutil.Process], bool],
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    log: Path,
+    twice: bool = False,
+    wait_s: float = 240.0,
 ) -> Interrupted:
     """Start ``command``, wait until ``busy(process)``, send SIGINT to its process group (twice, 0.2 s
     apart, if asked) and wait for the exit."""

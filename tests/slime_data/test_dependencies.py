@@ -45,8 +45,12 @@ def test_runtime_dependencies_are_exactly_what_the_package_imports():
     imported = {IMPORT_NAMES.get(name, name) for name in runtime - INDIRECT}
     assert imported - package_imports() == set(), "runtime dependencies the package never imports"
     groups = project["optional-dependencies"]
-    features = {name for group, requirements in groups.items() if group not in ("dev", "bench")
-                for name in distribution_names(requirements)}
+    features = {
+        name
+        for group, requirements in groups.items()
+        if group not in ("dev", "bench")
+        for name in distribution_names(requirements)
+    }
     optional = {IMPORT_NAMES.get(name, name) for name in features}
     missing = package_imports() - imported - optional - INSTALLED_APART
     assert missing == set(), "imports that are no runtime or feature dependency"

@@ -25,17 +25,33 @@ def make_records(n: int) -> list[Record]:
     records = []
     for i in range(n):
         image = i % 4 != 3
-        records.append(Record(
-            id=f"demo/{i}", source="demo", split="train",
-            conversations=[{"from": "human", "value": ("<image>\n" if image else "") + f"question {i}?"},
-                           {"from": "gpt", "value": f"answer {i}"}],
-            image=ImageRef(bytes=buffer.getvalue(), path=f"img/{i}.png") if image else None,
-            width=24 if image else None, height=16 if image else None,
-        ))
+        records.append(
+            Record(
+                id=f"demo/{i}",
+                source="demo",
+                split="train",
+                conversations=[
+                    {"from": "human", "value": ("<image>\n" if image else "") + f"question {i}?"},
+                    {"from": "gpt", "value": f"answer {i}"},
+                ],
+                image=ImageRef(bytes=buffer.getvalue(), path=f"img/{i}.png") if image else None,
+                width=24 if image else None,
+                height=16 if image else None,
+            )
+        )
     return records
 
-ESCAPING = [("..", "../escaped"), ("demo", "demo/../../escaped"), ("demo", "demo/a/./b"), ("demo", "demo/"),
-            (".hidden", ".hidden/x"), ("a/b", "a/b/c"), ("demo", "demo/a\x00b"), ("", "/etc/passwd")]
+
+ESCAPING = [
+    ("..", "../escaped"),
+    ("demo", "demo/../../escaped"),
+    ("demo", "demo/a/./b"),
+    ("demo", "demo/"),
+    (".hidden", ".hidden/x"),
+    ("a/b", "a/b/c"),
+    ("demo", "demo/a\x00b"),
+    ("", "/etc/passwd"),
+]
 
 
 @pytest.mark.parametrize(("source", "record_id"), ESCAPING)
@@ -49,8 +65,12 @@ def test_ids_that_could_name_another_folder_are_refused_at_write(tmp_path: Path,
 
 
 def test_ordinary_ids_pass() -> None:
-    for source, record_id in [("chartqa", "chartqa/two_col_1.png/0"), ("tqa", "tqa/NDQ_000001/q 3"),
-                              ("llava_pretrain", "llava_pretrain/000000001"), ("geoqa_plus", "geoqa_plus/1.json")]:
+    for source, record_id in [
+        ("chartqa", "chartqa/two_col_1.png/0"),
+        ("tqa", "tqa/NDQ_000001/q 3"),
+        ("llava_pretrain", "llava_pretrain/000000001"),
+        ("geoqa_plus", "geoqa_plus/1.json"),
+    ]:
         assert id_problem(record_id, source) is None, record_id
 
 
@@ -77,8 +97,9 @@ def test_export_refuses_an_escaping_row_and_writes_nothing(tmp_path: Path, monke
     shard_set = _tampered_set(tmp_path, monkeypatch)
     work = tmp_path / "work"
     work.mkdir()
-    result = runner.invoke(app, ["export", "llava", str(shard_set), "--out", str(work / "x.json"),
-                                 "--image-dir", str(work / "images")])
+    result = runner.invoke(
+        app, ["export", "llava", str(shard_set), "--out", str(work / "x.json"), "--image-dir", str(work / "images")]
+    )
     assert result.exit_code == 2, result.output
     assert "refusing to export" in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["set", "work"]  # no tmp_path/escaped.png

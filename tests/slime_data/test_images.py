@@ -144,7 +144,13 @@ def test_read_image_file_checks_the_path_text_and_follows_symlinks(tmp_path):
 
 @pytest.mark.parametrize(
     ("path", "reason"),
-    [("images/missing.jpg", "image_missing"), ("images", "image_missing"), ("", "image_missing"), (None, "image_missing"), ("images/empty.jpg", "image_empty")],
+    [
+        ("images/missing.jpg", "image_missing"),
+        ("images", "image_missing"),
+        ("", "image_missing"),
+        (None, "image_missing"),
+        ("images/empty.jpg", "image_empty"),
+    ],
 )
 def test_read_image_file_rejects_missing_and_empty_files(tmp_path, path, reason):
     faults.zero_byte(tmp_path / "images" / "empty.jpg")

@@ -25,7 +25,9 @@ runner = CliRunner()
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "slime_data.cli.main", *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "slime_data.cli.main", *args], capture_output=True, text=True, timeout=300
+    )
 
 
 def caption_source(root: Path, n: int, faults: dict[int, str] | None = None) -> Path:
@@ -40,10 +42,16 @@ def caption_source(root: Path, n: int, faults: dict[int, str] | None = None) -> 
             relative = "../../etc/passwd"
         elif fault != "missing":
             getattr(image_faults, fault)(folder / "images" / relative)
-        records.append({
-            "id": native, "image": relative,
-            "conversations": [{"from": "human", "value": "Describe the image briefly.\n<image>"}, {"from": "gpt", "value": f"picture {i}"}],
-        })
+        records.append(
+            {
+                "id": native,
+                "image": relative,
+                "conversations": [
+                    {"from": "human", "value": "Describe the image briefly.\n<image>"},
+                    {"from": "gpt", "value": f"picture {i}"},
+                ],
+            }
+        )
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "blip_laion_cc_sbu_558k.json").write_text(json.dumps(records))
     return root
@@ -54,7 +62,9 @@ def test_scienceqa_round_trip_loads_everywhere(tmp_path: Path) -> None:
     import polars as pl
 
     out = tmp_path / "sqa"
-    result = runner.invoke(app, ["ingest", "scienceqa", "--root", str(REAL_SAMPLES / "scienceqa"), "--out", str(out), "--split", "all"])
+    result = runner.invoke(
+        app, ["ingest", "scienceqa", "--root", str(REAL_SAMPLES / "scienceqa"), "--out", str(out), "--split", "all"]
+    )
     assert result.exit_code == 0, result.output
     shard_set = ShardSet(out)
     assert len(shard_set) == 70 and validate_shard_set(out) == []
@@ -101,8 +111,16 @@ def test_a_run_that_cannot_read_its_rows_fails_above_max_reject_ratio(tmp_path: 
 
 def test_bad_images_are_counted_rejects(tmp_path: Path) -> None:
     faults = {
-        1: "truncated_jpeg", 2: "zero_byte", 3: "bomb_png", 4: "cmyk_jpeg", 5: "png16",
-        6: "palette_alpha_png", 7: "exif_rotated_jpeg", 8: "traversal", 9: "missing", 10: "not_an_image",
+        1: "truncated_jpeg",
+        2: "zero_byte",
+        3: "bomb_png",
+        4: "cmyk_jpeg",
+        5: "png16",
+        6: "palette_alpha_png",
+        7: "exif_rotated_jpeg",
+        8: "traversal",
+        9: "missing",
+        10: "not_an_image",
     }
     root = caption_source(tmp_path / "src", 12, faults)
     out = tmp_path / "out"
@@ -132,7 +150,19 @@ def test_user_mistakes_are_one_line(tmp_path: Path) -> None:
     for args, needle in [
         (["ingest", "nosuch", "--root", str(tmp_path), "--out", str(tmp_path / "o")], "unknown source"),
         (["ingest", "scienceqa", "--root", str(tmp_path / "missing"), "--out", str(tmp_path / "o")], "does not exist"),
-        (["ingest", "scienceqa", "--root", str(REAL_SAMPLES / "scienceqa"), "--out", str(tmp_path / "o"), "--split", "nope"], "not found"),
+        (
+            [
+                "ingest",
+                "scienceqa",
+                "--root",
+                str(REAL_SAMPLES / "scienceqa"),
+                "--out",
+                str(tmp_path / "o"),
+                "--split",
+                "nope",
+            ],
+            "not found",
+        ),
     ]:
         done = cli(*args)
         assert done.returncode == 2
@@ -144,10 +174,24 @@ def test_user_mistakes_are_one_line(tmp_path: Path) -> None:
 def test_kill_9_then_rerun_is_byte_identical(tmp_path: Path) -> None:
     root = caption_source(tmp_path / "src", 240)
     clean = tmp_path / "clean"
-    assert cli("ingest", "llava_pretrain", "--root", str(root), "--out", str(clean), "--chunk-size", "8").returncode == 0
+    assert (
+        cli("ingest", "llava_pretrain", "--root", str(root), "--out", str(clean), "--chunk-size", "8").returncode == 0
+    )
 
     out = tmp_path / "killed"
-    args = [sys.executable, "-m", "slime_data.cli.main", "ingest", "llava_pretrain", "--root", str(root), "--out", str(out), "--chunk-size", "8"]
+    args = [
+        sys.executable,
+        "-m",
+        "slime_data.cli.main",
+        "ingest",
+        "llava_pretrain",
+        "--root",
+        str(root),
+        "--out",
+        str(out),
+        "--chunk-size",
+        "8",
+    ]
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 120
     while len(list((out / ".work").glob("unit-*.done"))) < 5 and time.monotonic() < deadline and process.poll() is None:

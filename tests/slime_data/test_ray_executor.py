@@ -49,7 +49,10 @@ KEY = "sk-ray-test-PLANTED-key"
 def cluster() -> Iterator[None]:
     path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
     ray.init(
-        num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False,
+        num_cpus=2,
+        include_dashboard=False,
+        _node_ip_address="127.0.0.1",
+        log_to_driver=False,
         runtime_env={"env_vars": {"PYTHONPATH": path}},  # the workers import this test module
     )
     yield
@@ -185,11 +188,25 @@ def teacher_step(
 def test_teach_under_ray_equals_local_and_never_repeats_a_request(cluster, tmp_path: Path, teacher_input) -> None:
     with FakeOpenAIServer(rationale) as server:
         step = teacher_step(tmp_path, server)
-        local = runner.invoke(app, [
-            "teach", str(teacher_input), "--out", str(tmp_path / "local" / "taught"), "--mode", "rationale",
-            "--rewrite", "all", "--base-url", server.url, "--cache", str(step.params.cache),
-            "--config", str(step.params.config),
-        ])
+        local = runner.invoke(
+            app,
+            [
+                "teach",
+                str(teacher_input),
+                "--out",
+                str(tmp_path / "local" / "taught"),
+                "--mode",
+                "rationale",
+                "--rewrite",
+                "all",
+                "--base-url",
+                server.url,
+                "--cache",
+                str(step.params.cache),
+                "--config",
+                str(step.params.config),
+            ],
+        )
         assert local.exit_code == 0, local.output
         assert len(server.requests) == 6
         for part in tmp_path.glob("cache.sqlite*"):  # the same cache path (it is in the manifest), empty again
@@ -197,8 +214,11 @@ def test_teach_under_ray_equals_local_and_never_repeats_a_request(cluster, tmp_p
         made = ShardSet(tmp_path / "local" / "taught").manifest
         with use_executor(RayExecutor.connect()):
             teach_in_batches(
-                ShardSet(teacher_input), step, tmp_path / "ray" / "taught",
-                command=made["command"], config=made["config"],
+                ShardSet(teacher_input),
+                step,
+                tmp_path / "ray" / "taught",
+                command=made["command"],
+                config=made["config"],
                 batch_rows=2,
             )
         on_ray = server.requests[6:]

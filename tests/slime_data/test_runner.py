@@ -15,7 +15,9 @@ from slime_data.steps.base import Filter, Step
 
 def text_record(i: int) -> Record:
     return Record(
-        id=f"t/{i}", source="t", split="train",
+        id=f"t/{i}",
+        source="t",
+        split="train",
         conversations=[{"from": "human", "value": f"q{i}"}, {"from": "gpt", "value": f"a{i}"}],
     )
 
@@ -97,7 +99,14 @@ def test_resume_skips_done_units_and_is_byte_identical(tmp_path: Path) -> None:
     for unit in work_units[:3]:
         pipeline(unit, work)
     (work / "config.sha256").write_text(config_hash({"v": 1}))
-    summary = run_units(work_units, PIPELINE, tmp_path / "resumed", command="test", config={"v": 1}, on_unit_done=lambda r: seen.append(r.index))
+    summary = run_units(
+        work_units,
+        PIPELINE,
+        tmp_path / "resumed",
+        command="test",
+        config={"v": 1},
+        on_unit_done=lambda r: seen.append(r.index),
+    )
     assert summary.units_skipped == 3
     assert sorted(seen) == list(range(6))
     assert [s["sha256"] for s in summary.manifest["shards"]] == [s["sha256"] for s in clean["shards"]]

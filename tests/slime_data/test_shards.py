@@ -51,14 +51,20 @@ def make_records(n: int) -> list[Record]:
 
 def test_round_trip_and_sharding(tmp_path: Path) -> None:
     records = make_records(700)
-    manifest = write_shard_set(tmp_path, [*records, Reject("demo/x", "demo", "source", "bad_json", "line 3")], max_shard_rows=300)
+    manifest = write_shard_set(
+        tmp_path, [*records, Reject("demo/x", "demo", "source", "bad_json", "line 3")], max_shard_rows=300
+    )
     assert [s["rows"] for s in manifest["shards"]] == [256, 256, 188]
     assert [s["file"] for s in manifest["shards"]] == [f"data-0000{i}-of-00003.arrow" for i in range(3)]
     assert manifest["num_rows"] == 700
     assert manifest["counts"]["task"] == {"chart": 350, "general": 350}
     assert manifest["rejects"] == {"total": 1, "by_step": {"source": {"bad_json": 1}}}
     assert json.loads((tmp_path / "rejects.jsonl").read_text()) == {
-        "id": "demo/x", "source": "demo", "step": "source", "reason": "bad_json", "detail": "line 3"
+        "id": "demo/x",
+        "source": "demo",
+        "step": "source",
+        "reason": "bad_json",
+        "detail": "line 3",
     }
 
     shard_set = ShardSet(tmp_path)

@@ -31,13 +31,18 @@ def test_vicuna_v1_matches_llava_conv_vicuna_v1():
         "The assistant gives helpful, detailed, and polite answers to the user's questions."
     )
     # LLaVA moves the image placeholder to the front of its turn: "<image>\n" + text.strip()
-    assert _text(segments) == f"{system} USER: <image>\nWhat is shown? ASSISTANT: A chart.</s>USER: Its maximum? ASSISTANT: 12</s>"
+    assert (
+        _text(segments)
+        == f"{system} USER: <image>\nWhat is shown? ASSISTANT: A chart.</s>USER: Its maximum? ASSISTANT: 12</s>"
+    )
     assert _text(segments, SegmentKind.ANSWER) == "A chart.</s>12</s>"
     assert _text(segments, SegmentKind.USER) == "<image>\nWhat is shown?Its maximum?"
 
 
 def test_vicuna_generation_prompt():
-    segments = render_conversation(get_chat_template("vicuna_v1"), CONVERSATION[:1], "<image>", add_generation_prompt=True)
+    segments = render_conversation(
+        get_chat_template("vicuna_v1"), CONVERSATION[:1], "<image>", add_generation_prompt=True
+    )
     assert _text(segments).endswith("USER: <image>\nWhat is shown? ASSISTANT:")
     with pytest.raises(ValueError, match="ends with a human turn"):
         render_conversation(get_chat_template("vicuna_v1"), CONVERSATION[:2], "<image>", add_generation_prompt=True)
@@ -60,7 +65,9 @@ def test_plain_keeps_only_the_image_and_the_caption():
 
 def test_leading_assistant_turn_is_dropped_and_bad_turns_fail():
     template = get_chat_template("vicuna_v1")
-    assert render_conversation(template, [{"from": "gpt", "value": "hi"}, *CONVERSATION[:2]], "<image>") == render_conversation(template, CONVERSATION[:2], "<image>")
+    assert render_conversation(
+        template, [{"from": "gpt", "value": "hi"}, *CONVERSATION[:2]], "<image>"
+    ) == render_conversation(template, CONVERSATION[:2], "<image>")
     with pytest.raises(ValueError, match="turn 1 must be"):
         render_conversation(template, [CONVERSATION[0], CONVERSATION[0]], "<image>")
     with pytest.raises(ValueError, match="turn 0 must be"):

@@ -30,12 +30,21 @@ from tests.slime_model.slime_model_helpers import chat, noise_image
 
 RELEASED_KEYS = yaml.safe_load((Path(__file__).parent / "released_checkpoint_keys.yaml").read_text(encoding="utf-8"))
 GATE_CONSTANTS = ["model.mm_projector.mean", "model.mm_projector.std"]
-NORM_WEIGHTS = ("norm.weight", "norm1.weight", "norm2.weight", "layrnorm.weight", "ln_q.weight", "ln_kv.weight",
-                "ln_post.weight")
+NORM_WEIGHTS = (
+    "norm.weight",
+    "norm1.weight",
+    "norm2.weight",
+    "layrnorm.weight",
+    "ln_q.weight",
+    "ln_kv.weight",
+    "ln_post.weight",
+)
 
 
 def _source_config() -> SliMEConfig:
-    vision = CLIPVisionConfig(hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=2, image_size=56, patch_size=14)
+    vision = CLIPVisionConfig(
+        hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=2, image_size=56, patch_size=14
+    )
     return SliMEConfig.from_name("tiny", vision_config=vision, resampler_num_heads=None, local_num_queries=4)
 
 
@@ -136,15 +145,23 @@ def _prompt(processor):
 
 def test_key_mapping_table():
     assert map_official_key("model.mm_projector.projection.0.weight") == "model.projector.linear_1.weight"
-    assert map_official_key("model.mm_projector.attn.attn.in_proj_weight") == "model.global_resampler.attn.in_proj_weight"
+    assert (
+        map_official_key("model.mm_projector.attn.attn.in_proj_weight") == "model.global_resampler.attn.in_proj_weight"
+    )
     assert map_official_key("model.mm_projector.w_noise") == "model.gate.w_noise"
     assert map_official_key("model.sampler.post_qformer.pos_embed") == "model.local_resampler.pos_embed"
-    assert map_official_key("model.vision_tower.vision_tower.vision_model.post_layernorm.bias") == "model.vision_tower.post_layernorm.bias"
+    assert (
+        map_official_key("model.vision_tower.vision_tower.vision_model.post_layernorm.bias")
+        == "model.vision_tower.post_layernorm.bias"
+    )
     assert map_official_key("model.layers.3.mlp.up_proj.weight") == "model.language_model.layers.3.mlp.up_proj.weight"
     assert map_official_key("model.mm_projector.mean") is None
     with pytest.raises(KeyError):
         map_official_key("model.image_newline")
-    assert map_clip_key("vision_model.encoder.layers.0.mlp.fc1.weight") == "model.vision_tower.encoder.layers.0.mlp.fc1.weight"
+    assert (
+        map_clip_key("vision_model.encoder.layers.0.mlp.fc1.weight")
+        == "model.vision_tower.encoder.layers.0.mlp.fc1.weight"
+    )
     assert map_clip_key("embeddings.class_embedding") == "model.vision_tower.embeddings.class_embedding"
     assert map_clip_key("text_model.embeddings.token_embedding.weight") is None
     assert map_clip_key("vision_model.embeddings.position_ids") is None
@@ -160,8 +177,9 @@ EXPECTED_TARGETS = {
     "model.mm_projector.w_noise": "model.gate.w_noise",
     "model.sampler.post_qformer.query": "model.local_resampler.query",
     "model.sampler.post_qformer.pos_embed": "model.local_resampler.pos_embed",
-    "model.vision_tower.vision_tower.vision_model.encoder.layers.1.mlp.fc2.weight":
-        "model.vision_tower.encoder.layers.1.mlp.fc2.weight",
+    "model.vision_tower.vision_tower.vision_model.encoder.layers.1.mlp.fc2.weight": (
+        "model.vision_tower.encoder.layers.1.mlp.fc2.weight"
+    ),
     "model.layers.1.self_attn.k_proj.weight": "model.language_model.layers.1.self_attn.k_proj.weight",
     "lm_head.weight": "lm_head.weight",
 }
@@ -253,11 +271,26 @@ def test_unsupported_released_variants_fail(tmp_path):
 def test_cli_convert(tmp_path):
     source, clip, _ = write_official(tmp_path)
     runner = CliRunner()
-    ok = runner.invoke(app, ["convert", "--from-official", str(source), "--out", str(tmp_path / "out"), "--vision-tower", str(clip), "--dtype", "float32"])
+    ok = runner.invoke(
+        app,
+        [
+            "convert",
+            "--from-official",
+            str(source),
+            "--out",
+            str(tmp_path / "out"),
+            "--vision-tower",
+            str(clip),
+            "--dtype",
+            "float32",
+        ],
+    )
     assert ok.exit_code == 0, ok.output
     assert (tmp_path / "out" / "model.safetensors").is_file() and (tmp_path / "out" / "slime_processor.json").is_file()
     _corrupt(source, extra={"model.image_newline": torch.zeros(64)})
-    failed = runner.invoke(app, ["convert", "--from-official", str(source), "--out", str(tmp_path / "out2"), "--vision-tower", str(clip)])
+    failed = runner.invoke(
+        app, ["convert", "--from-official", str(source), "--out", str(tmp_path / "out2"), "--vision-tower", str(clip)]
+    )
     assert failed.exit_code == 2
     assert "Traceback" not in failed.output
     bad = runner.invoke(app, ["convert", "--from-official", str(tmp_path / "nope"), "--out", str(tmp_path / "o")])

@@ -98,7 +98,10 @@ def test_budgets_streams_per_request_and_cancellation(model, processor):
 
 def test_a_malformed_conversation_is_a_value_error(model, processor):
     with pytest.raises(ValueError, match="placeholder"):
-        generate_batch(model, processor, [ask("no placeholder for this image", [])] + [
-            GenerationRequest([{"from": "human", "value": "x"}], [noise_image(112, 112)])
-        ])
+        generate_batch(
+            model,
+            processor,
+            [ask("no placeholder for this image", [])]
+            + [GenerationRequest([{"from": "human", "value": "x"}], [noise_image(112, 112)])],
+        )
     assert torch.is_grad_enabled()

@@ -47,7 +47,9 @@ def _tokenizer():
     return tiny_tokenizer()
 
 
-@pytest.mark.parametrize(("branch", "expected"), [("global", lambda n: 64), ("local", lambda n: 16 * n), ("both", lambda n: 65 + 16 * n)])
+@pytest.mark.parametrize(
+    ("branch", "expected"), [("global", lambda n: 64), ("local", lambda n: 16 * n), ("both", lambda n: 65 + 16 * n)]
+)
 def test_branches_match_the_per_sample_reference(model, processor, branch, expected):
     """The batched forward equals the released code's loop structure, token for token."""
     model.set_branch(branch)
@@ -55,8 +57,14 @@ def test_branches_match_the_per_sample_reference(model, processor, branch, expec
     batch = _batch(processor, sizes=[(336, 224), (60, 900), (112, 112)])
     out = model(**batch)
     ref = reference_forward(
-        model, batch["input_ids"], batch["attention_mask"], batch["pixel_values"], batch["image_grids"],
-        batch["selector_text_mask"], batch["labels"], pad_crops_to=10,
+        model,
+        batch["input_ids"],
+        batch["attention_mask"],
+        batch["pixel_values"],
+        batch["image_grids"],
+        batch["selector_text_mask"],
+        batch["labels"],
+        pad_crops_to=10,
     )
     assert torch.equal(out.attention_mask, ref["attention_mask"])
     real = ref["attention_mask"].bool()
@@ -77,8 +85,13 @@ def test_selector_ignores_answers_and_follows_the_question(model, processor):
     def visual_embeds(conversation):
         batch = processor([conversation], [image])
         merged, _ = model.model.embed_multimodal(
-            batch["input_ids"], batch["attention_mask"], batch["pixel_values"], batch["image_grids"],
-            batch["selector_text_mask"], batch["labels"], "right",
+            batch["input_ids"],
+            batch["attention_mask"],
+            batch["pixel_values"],
+            batch["image_grids"],
+            batch["selector_text_mask"],
+            batch["labels"],
+            "right",
         )
         return merged.inputs_embeds[merged.visual_mask]
 
@@ -92,8 +105,13 @@ def test_selector_ignores_answers_and_follows_the_question(model, processor):
 def _visual_embeds(model, batch, selector_text_mask):
     """The visual tokens each sample's sequence receives, concatenated in order, [V, H]."""
     merged, _ = model.model.embed_multimodal(
-        batch["input_ids"], batch["attention_mask"], batch["pixel_values"], batch["image_grids"],
-        selector_text_mask, batch.get("labels"), "right",
+        batch["input_ids"],
+        batch["attention_mask"],
+        batch["pixel_values"],
+        batch["image_grids"],
+        selector_text_mask,
+        batch.get("labels"),
+        "right",
     )
     return merged.inputs_embeds[merged.visual_mask]
 
@@ -221,7 +239,11 @@ def test_gate_noise_only_in_training(model, processor):
 @pytest.mark.parametrize("padding_side", ["right", "left"])
 def test_sample_logits_same_alone_or_in_a_padded_batch(model, processor, padding_side):
     sizes = [(336, 224), (60, 900), (112, 112)]
-    conversations = [chat("Describe it."), chat("What is the longest bar and what is its value?"), chat("Hi", image=False)]
+    conversations = [
+        chat("Describe it."),
+        chat("What is the longest bar and what is its value?"),
+        chat("Hi", image=False),
+    ]
     images = [noise_image(w, h, seed=i) for i, (w, h) in enumerate(sizes)]
     images[2] = None  # a text-only sample in the batch
     batch = model(**processor(conversations, images, padding_side=padding_side))
@@ -254,7 +276,9 @@ def test_save_load_round_trip(model, processor, tmp_path):
     processor.save_pretrained(tmp_path)
     assert (tmp_path / "model.safetensors").is_file()
     loaded = SliMEForConditionalGeneration.from_pretrained(tmp_path).eval()
-    reloaded_batch = SliMEProcessor.from_pretrained(tmp_path)([chat("What is in picture 0?")], [noise_image(336, 224, seed=0)])
+    reloaded_batch = SliMEProcessor.from_pretrained(tmp_path)(
+        [chat("What is in picture 0?")], [noise_image(336, 224, seed=0)]
+    )
     assert torch.equal(reloaded_batch["input_ids"], batch["input_ids"])
     assert torch.equal(loaded(**batch).logits, model(**batch).logits)
 
@@ -268,12 +292,19 @@ def test_generate_batch_of_different_image_sizes(model, processor):
     assert cached.shape == (2, 6)
     # Greedy decoding by re-running the whole merged sequence (no KV cache) gives the same tokens.
     merged, _ = model.model.embed_multimodal(
-        prompts["input_ids"], prompts["attention_mask"], prompts["pixel_values"], prompts["image_grids"],
-        prompts["selector_text_mask"], None, "left",
+        prompts["input_ids"],
+        prompts["attention_mask"],
+        prompts["pixel_values"],
+        prompts["image_grids"],
+        prompts["selector_text_mask"],
+        None,
+        "left",
     )
     embeds, mask = merged.inputs_embeds, merged.attention_mask
     for step in range(6):
-        logits = model(inputs_embeds=embeds, attention_mask=mask, position_ids=(mask.cumsum(1) - 1).clamp(min=0)).logits[:, -1]
+        logits = model(
+            inputs_embeds=embeds, attention_mask=mask, position_ids=(mask.cumsum(1) - 1).clamp(min=0)
+        ).logits[:, -1]
         logits[:, processor.image_token_id] = float("-inf")
         assert torch.equal(logits.argmax(-1), cached[:, step])
         embeds = torch.cat([embeds, model.model.embed_text(cached[:, step : step + 1])], dim=1)

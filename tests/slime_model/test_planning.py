@@ -73,8 +73,13 @@ print(json.dumps(out))
 @pytest.fixture(scope="module")
 def measured_activations() -> dict[str, int]:
     """Bytes autograd keeps for backward in one forward of each LLM shape (storages counted once)."""
-    done = subprocess.run([sys.executable, "-c", MEASURE, json.dumps(SHAPES), str(TOKENS)], capture_output=True, text=True,
-                          check=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURE, json.dumps(SHAPES), str(TOKENS)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -82,8 +87,14 @@ def measured_activations() -> dict[str, int]:
 @pytest.mark.parametrize("shape", SHAPES)
 def test_activation_model_within_20_percent_of_what_autograd_saves_on_cpu(shape, trained, measured_activations):
     hidden, inter, heads, kv_heads = shape
-    config = LlamaConfig(vocab_size=512, hidden_size=hidden, intermediate_size=inter, num_hidden_layers=2,
-                         num_attention_heads=heads, num_key_value_heads=kv_heads)
+    config = LlamaConfig(
+        vocab_size=512,
+        hidden_size=hidden,
+        intermediate_size=inter,
+        num_hidden_layers=2,
+        num_attention_heads=heads,
+        num_key_value_heads=kv_heads,
+    )
     measured = measured_activations[f"{hidden}-{trained}"]
     planned = activation_bytes(config, TOKENS, 0, 4, trained, checkpointing=False)
     assert abs(planned - measured) / measured < 0.20, (planned, measured)
@@ -104,15 +115,20 @@ def test_zero_stages_divide_the_state_as_the_zero_paper_says():
     assert sft_zero3.per_gpu_gb["gradients"] == pytest.approx(trainable * 2 / 8 / 1e9)
     pretrain_zero2 = plan_recipe(load_recipe(REPO / "pipelines" / "train" / "slime-vicuna-7b.yaml"), A100)[0]
     assert pretrain_zero2.per_gpu_gb["weights"] == pytest.approx(sum(pretrain_zero2.params.values()) * 2 / 1e9)
-    lora = plan_recipe(load_recipe(REPO / "pipelines" / "train" / "slime-llama3-70b-lora.yaml"),
-                       Hardware(gpus=64, memory_gb=80, peak_flops=312e12, mfu=0.35, reserve=0.1))[-1]
+    lora = plan_recipe(
+        load_recipe(REPO / "pipelines" / "train" / "slime-llama3-70b-lora.yaml"),
+        Hardware(gpus=64, memory_gb=80, peak_flops=312e12, mfu=0.35, reserve=0.1),
+    )[-1]
     assert lora.offload == ["param", "optimizer"] and lora.cpu_gb > 2.0
     assert 1.5e9 < lora.trainable < 2.0e9  # r=128 on every linear layer of 80 layers + the adapters
 
 
 def test_plan_cli_prints_every_stage_and_the_anchor():
-    result = CliRunner().invoke(app, ["plan", "--recipe", str(REPO / "pipelines/train/slime-llama3-8b-lora.yaml"), "--gpus", "8"],
-                                env={"COLUMNS": "250"})
+    result = CliRunner().invoke(
+        app,
+        ["plan", "--recipe", str(REPO / "pipelines/train/slime-llama3-8b-lora.yaml"), "--gpus", "8"],
+        env={"COLUMNS": "250"},
+    )
     assert result.exit_code == 0, result.output
     for stage in ("1a", "1b", "2", "3"):
         assert f"│ {stage} " in result.output

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from slime_model.configuration import LLAVA_NEXT_PINPOINTS
 from slime_model.slicing import (
     Grid,
     best_fit_grid,
@@ -16,7 +17,6 @@ from slime_model.slicing import (
     slice_image,
     uhd_candidates,
 )
-from slime_model.configuration import LLAVA_NEXT_PINPOINTS
 
 C = 336
 

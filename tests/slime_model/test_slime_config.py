@@ -22,7 +22,12 @@ def test_released_presets(name, hidden, vocab, template):
     assert config.crop_size == 336 and config.num_global_tokens == 576 and config.num_resampler_heads == 8
     assert config.text_config.hidden_size == hidden and config.text_config.vocab_size == vocab
     assert config.chat_template == template
-    assert (config.local_num_queries, config.slicing_strategy, config.branch, config.global_expert) == (144, "uhd", "both", "mix")
+    assert (config.local_num_queries, config.slicing_strategy, config.branch, config.global_expert) == (
+        144,
+        "uhd",
+        "both",
+        "mix",
+    )
     assert config.vision_feature_layer == -2 and config.selector_noise_std == 0.1 and config.selector_temperature == 1.0
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 from PIL import Image
-from tests.slime_model.slime_model_helpers import chat, noise_image
 from transformers.utils.constants import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
 from slime_model.configuration import SliMEConfig
 from slime_model.merging import IGNORE_INDEX
 from slime_model.processing import SliMEProcessor
 from slime_model.tiny import tiny_tokenizer
+from tests.slime_model.slime_model_helpers import chat, noise_image
 
 
 def _decode(processor, ids):
@@ -37,7 +37,11 @@ def test_batch_layout_labels_and_selector_mask(processor):
 
 
 def test_generation_batch_is_left_padded_without_labels(processor):
-    batch = processor([chat("Q?")[:1], chat("A much longer question here?")[:1]], [noise_image(50, 50), noise_image(90, 40)], add_generation_prompt=True)
+    batch = processor(
+        [chat("Q?")[:1], chat("A much longer question here?")[:1]],
+        [noise_image(50, 50), noise_image(90, 40)],
+        add_generation_prompt=True,
+    )
     assert "labels" not in batch
     assert batch["attention_mask"][0, 0] == 0 and batch["attention_mask"][:, -1].tolist() == [1, 1]
     assert _decode(processor, batch["input_ids"][0][batch["attention_mask"][0].bool()]).endswith("ASSISTANT:")
@@ -52,7 +56,11 @@ def test_text_prompts_are_used_as_is(processor):
 def test_clip_normalisation(processor):
     batch = processor(text=["<image>"], images=[Image.new("RGB", (112, 112), (255, 0, 0))])
     global_view = batch["pixel_values"][0]
-    expected = [(1.0 - OPENAI_CLIP_MEAN[0]) / OPENAI_CLIP_STD[0], -OPENAI_CLIP_MEAN[1] / OPENAI_CLIP_STD[1], -OPENAI_CLIP_MEAN[2] / OPENAI_CLIP_STD[2]]
+    expected = [
+        (1.0 - OPENAI_CLIP_MEAN[0]) / OPENAI_CLIP_STD[0],
+        -OPENAI_CLIP_MEAN[1] / OPENAI_CLIP_STD[1],
+        -OPENAI_CLIP_MEAN[2] / OPENAI_CLIP_STD[2],
+    ]
     assert torch.allclose(global_view[:, 50, 50], torch.tensor(expected), atol=1e-5)
 
 

@@ -101,4 +101,3 @@ SCORERS: dict[str, Callable[[Pairs], dict[str, float]]] = {
     "mmmu": mmmu,
     "exact": exact,
 }
-

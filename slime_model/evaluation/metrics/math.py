@@ -46,8 +46,9 @@ def mathvista_extract(response: str, question_type: str, answer_type: str, choic
     return text
 
 
-def mathvista_normalize(extraction: str, question_type: str, answer_type: str, precision: int | None,
-                        choices: list[str] | None) -> str | None:
+def mathvista_normalize(
+    extraction: str, question_type: str, answer_type: str, precision: int | None, choices: list[str] | None
+) -> str | None:
     """MathVista's ``normalize_extracted_answer``: a letter or text -> the closest option; numbers
     cast to int or rounded to the stated precision; None when it cannot be cast."""
     if question_type == "multi_choice" and choices:

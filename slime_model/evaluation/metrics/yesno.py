@@ -5,7 +5,16 @@ from __future__ import annotations
 from collections import defaultdict
 
 MME_PERCEPTION = (
-    "existence", "count", "position", "color", "posters", "celebrity", "scene", "landmark", "artwork", "OCR",
+    "existence",
+    "count",
+    "position",
+    "color",
+    "posters",
+    "celebrity",
+    "scene",
+    "landmark",
+    "artwork",
+    "OCR",
 )
 MME_COGNITION = ("commonsense_reasoning", "numerical_calculation", "text_translation", "code_reasoning")
 
@@ -29,8 +38,11 @@ def binary_scores(predicted: list[str], labels: list[str]) -> dict[str, float]:
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     n = len(pairs) or 1
     return {
-        "accuracy": 100 * (tp + tn) / n, "precision": 100 * precision, "recall": 100 * recall,
-        "f1": 100 * f1, "yes_ratio": 100 * (tp + fp) / n,
+        "accuracy": 100 * (tp + tn) / n,
+        "precision": 100 * precision,
+        "recall": 100 * recall,
+        "f1": 100 * f1,
+        "yes_ratio": 100 * (tp + fp) / n,
     }
 
 

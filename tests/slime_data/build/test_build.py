@@ -65,7 +65,10 @@ def plant_chartqa(root: Path) -> Path:
         {"imgname": "copy_resized.png", "query": SAME_QUESTION + " ", "label": "460"},
         {"imgname": "copy_cropped.png", "query": SAME_QUESTION.lower(), "label": "460"},
         {"imgname": "other_2.png", "query": mathvista["1"]["question"], "label": mathvista["1"]["answer"]},
-    ] + [{"imgname": f"other_{k}.png", "query": f"What is shown in chart number {k}?", "label": str(k)} for k in range(3, 6)]
+    ] + [
+        {"imgname": f"other_{k}.png", "query": f"What is shown in chart number {k}?", "label": str(k)}
+        for k in range(3, 6)
+    ]
     (split_dir / "train_human.json").write_text(json.dumps(records))
     return root
 
@@ -76,9 +79,20 @@ def plant_scienceqa(root: Path) -> Path:
     problems_file = root / "data" / "scienceqa" / "problems.json"
     problems = json.loads(problems_file.read_text())
     problems["900001"] = {
-        "question": "Who painted this work?", "choices": MMMU_OPTIONS, "answer": 1, "hint": "", "image": None,
-        "task": "closed choice", "grade": "grade12", "subject": "social science", "topic": "art",
-        "category": "painters", "skill": "identify", "lecture": "", "solution": "", "split": "train",
+        "question": "Who painted this work?",
+        "choices": MMMU_OPTIONS,
+        "answer": 1,
+        "hint": "",
+        "image": None,
+        "task": "closed choice",
+        "grade": "grade12",
+        "subject": "social science",
+        "topic": "art",
+        "category": "painters",
+        "skill": "identify",
+        "lecture": "",
+        "solution": "",
+        "split": "train",
     }
     problems_file.write_text(json.dumps(problems))
     splits_file = root / "data" / "scienceqa" / "pid_splits.json"
@@ -102,7 +116,11 @@ def write_recipe(path: Path, **overrides) -> Path:
         "name": "test-build",
         "seed": 0,
         "chunk_size": 4,
-        "sources": [{"name": "synth"}, {"name": "chartqa"}, {"name": "scienceqa", "splits": ["train", "test"], "cap": 40}],
+        "sources": [
+            {"name": "synth"},
+            {"name": "chartqa"},
+            {"name": "scienceqa", "splits": ["train", "test"], "cap": 40},
+        ],
         "steps": [
             {"step": "load_image"},
             {"step": "resolution", "min_short_side": 64, "min_pixels": 4096, "max_aspect_ratio": 12},
@@ -110,7 +128,10 @@ def write_recipe(path: Path, **overrides) -> Path:
             {"step": "teacher", "enabled": False, "mode": "rationale"},
             {"step": "exact_dedup"},
             {"step": "near_dedup", "max_hamming": 8, "min_jaccard": 0.7},
-            {"step": "decontaminate", "benchmarks": [{"format": "mathvista", "path": str(MATHVISTA)}, {"format": "mmmu", "path": str(MMMU)}]},
+            {
+                "step": "decontaminate",
+                "benchmarks": [{"format": "mathvista", "path": str(MATHVISTA)}, {"format": "mmmu", "path": str(MMMU)}],
+            },
             {"step": "cap"},
         ],
     }
@@ -120,7 +141,10 @@ def write_recipe(path: Path, **overrides) -> Path:
 
 
 def build(recipe: Path, root: Path, out: Path, *extra: str):
-    return runner.invoke(app, ["build", "test", "--config", str(recipe), "--root", str(root), "--out", str(out), "--workers", "1", *extra])
+    return runner.invoke(
+        app,
+        ["build", "test", "--config", str(recipe), "--root", str(root), "--out", str(out), "--workers", "1", *extra],
+    )
 
 
 def shas(folder: Path) -> list[str]:
@@ -183,7 +207,21 @@ def test_report_and_card_are_valid(built: Path) -> None:
 
 def test_deterministic_across_workers(sources: Path, built: Path, tmp_path: Path) -> None:
     recipe = write_recipe(tmp_path / "recipe.yaml")
-    result = runner.invoke(app, ["build", "t", "--config", str(recipe), "--root", str(sources), "--out", str(tmp_path / "two"), "--workers", "2"])
+    result = runner.invoke(
+        app,
+        [
+            "build",
+            "t",
+            "--config",
+            str(recipe),
+            "--root",
+            str(sources),
+            "--out",
+            str(tmp_path / "two"),
+            "--workers",
+            "2",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert shas(tmp_path / "two") == shas(built)
 
@@ -192,7 +230,9 @@ def test_shards_then_merge_equals_one_build(sources: Path, built: Path, tmp_path
     recipe = write_recipe(tmp_path / "recipe.yaml")
     for i in range(2):
         assert build(recipe, sources, tmp_path / f"slice{i}", "--shard", f"{i}/2").exit_code == 0
-    result = runner.invoke(app, ["merge", str(tmp_path / "slice0"), str(tmp_path / "slice1"), "--out", str(tmp_path / "merged")])
+    result = runner.invoke(
+        app, ["merge", str(tmp_path / "slice0"), str(tmp_path / "slice1"), "--out", str(tmp_path / "merged")]
+    )
     assert result.exit_code == 0, result.output
     assert sorted(r.id for r in ShardSet(tmp_path / "merged")) == sorted(r.id for r in ShardSet(built))
     assert ShardSet(tmp_path / "merged").manifest["rejects"] == ShardSet(built).manifest["rejects"]
@@ -205,7 +245,21 @@ def test_kill_9_then_rerun_is_byte_identical(sources: Path, built: Path, tmp_pat
     clean = tmp_path / "clean"
     assert build(recipe, sources, clean).exit_code == 0
     out = tmp_path / "killed"
-    args = [sys.executable, "-m", "slime_data.cli.main", "build", "t", "--config", str(recipe), "--root", str(sources), "--out", str(out), "--workers", "1"]
+    args = [
+        sys.executable,
+        "-m",
+        "slime_data.cli.main",
+        "build",
+        "t",
+        "--config",
+        str(recipe),
+        "--root",
+        str(sources),
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+    ]
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
     def ready() -> bool:
@@ -263,14 +317,25 @@ def test_teacher_step_runs_from_the_recipe_against_a_local_server(sources: Path,
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-planted-build-key")
     with FakeOpenAIServer(rationale) as server:
-        teacher = {"step": "teacher", "mode": "rationale", "rewrite": "all", "base_url": server.url, "cache": str(tmp_path / "cache.sqlite")}
-        recipe = write_recipe(tmp_path / "recipe.yaml", sources=[{"name": "synth"}], steps=[{"step": "load_image"}, teacher])
+        teacher = {
+            "step": "teacher",
+            "mode": "rationale",
+            "rewrite": "all",
+            "base_url": server.url,
+            "cache": str(tmp_path / "cache.sqlite"),
+        }
+        recipe = write_recipe(
+            tmp_path / "recipe.yaml", sources=[{"name": "synth"}], steps=[{"step": "load_image"}, teacher]
+        )
         result = build(recipe, sources, tmp_path / "out")
         assert result.exit_code == 0, result.output
         sent = len(server.requests)
     shard_set = ShardSet(tmp_path / "out")
     assert sent == len(shard_set) > 0
-    assert all(r.rationale.startswith("Step by step") and r.meta["teacher"]["rationale"]["prompt"] == "rationale.v1" for r in shard_set)
+    assert all(
+        r.rationale.startswith("Step by step") and r.meta["teacher"]["rationale"]["prompt"] == "rationale.v1"
+        for r in shard_set
+    )
     manifest_text = (tmp_path / "out" / "manifest.json").read_text()
     assert json.loads(manifest_text)["usage"]["teacher"]["requests_sent"] == sent
     assert "sk-planted-build-key" not in manifest_text + (tmp_path / "out" / "README.md").read_text()

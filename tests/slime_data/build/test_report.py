@@ -17,12 +17,15 @@ from slime_data.build.report_plots import integer_bins
 from slime_data.record import ImageRef, Record, Reject
 from slime_data.shards import ShardWriter, write_shard_set
 
-RECIPE = {"name": "tiny", "steps": [
-    {"step": "load_image"},
-    {"step": "resolution", "min_short_side": 96, "min_pixels": 9000},
-    {"step": "quality", "min_blur_variance": 7},
-    {"step": "exact_dedup"},
-]}
+RECIPE = {
+    "name": "tiny",
+    "steps": [
+        {"step": "load_image"},
+        {"step": "resolution", "min_short_side": 96, "min_pixels": 9000},
+        {"step": "quality", "min_blur_variance": 7},
+        {"step": "exact_dedup"},
+    ],
+}
 
 
 def chart_png(seed: int, size: tuple[int, int] = (160, 120)) -> bytes:
@@ -38,12 +41,19 @@ def chart_png(seed: int, size: tuple[int, int] = (160, 120)) -> bytes:
 def row(i: int, source: str, *, image: bool = True, question: str | None = None) -> Record:
     question = question or f"What is the height of bar {i}?"
     return Record(
-        id=f"{source}/{i}", source=source, split="train", task="chart" if image else "science",
-        conversations=[{"from": "human", "value": ("<image>\n" if image else "") + question},
-                       {"from": "gpt", "value": f"{i} units"}],
+        id=f"{source}/{i}",
+        source=source,
+        split="train",
+        task="chart" if image else "science",
+        conversations=[
+            {"from": "human", "value": ("<image>\n" if image else "") + question},
+            {"from": "gpt", "value": f"{i} units"},
+        ],
         image=ImageRef(bytes=chart_png(i), path=f"{i}.png") if image else None,
-        width=160 if image else None, height=120 if image else None,
-        answer=f"{i}", rationale=f"Reading bar {i} against the axis gives {i}.",
+        width=160 if image else None,
+        height=120 if image else None,
+        answer=f"{i}",
+        rationale=f"Reading bar {i} against the axis gives {i}.",
         meta={"quality": {"blur": 100.0 + i, "std": 30.0 + i}} if image else {},
     )
 
@@ -62,8 +72,16 @@ def build_like(folder: Path, rejects: list[Reject]) -> Path:
 
 
 DUPLICATES = [
-    *(Reject(f"bigsource/{n}", "bigsource", "exact_dedup", "exact_duplicate",
-             "same image and question as bigsource/7 (kept; 3 copies)") for n in (900, 901)),
+    *(
+        Reject(
+            f"bigsource/{n}",
+            "bigsource",
+            "exact_dedup",
+            "exact_duplicate",
+            "same image and question as bigsource/7 (kept; 3 copies)",
+        )
+        for n in (900, 901)
+    ),
     Reject("small/77", "small", "resolution", "min_short_side", "60x40: short side 40 < 96"),
 ]
 
@@ -89,25 +107,30 @@ def test_the_page_is_self_contained(built: tuple[Path, str]) -> None:
     assert len(figures) == 5  # composition, rejects, resolution, quality, lengths
     # 3 samples of each (source, task) with an image; the text-only ones have no thumbnail.
     assert len(re.findall(r'src="data:image/jpeg;base64,', page)) == 3 + 3
-    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "data-00000-of-00001.arrow", "manifest.json",
-                                                       "rejects.jsonl", "report.html"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "README.md",
+        "data-00000-of-00001.arrow",
+        "manifest.json",
+        "rejects.jsonl",
+        "report.html",
+    ]
 
 
 def test_tables_gallery_and_thresholds(built: tuple[Path, str]) -> None:
     _, page = built
     assert "<pre>" not in page  # no raw JSON dumps
-    sources = page[page.index("<h2>Sources</h2>"):page.index("<h2>Steps</h2>")]
+    sources = page[page.index("<h2>Sources</h2>") : page.index("<h2>Steps</h2>")]
     assert "<td>bigsource</td><td>122</td><td>2</td><td>120</td><td>98.4%</td>" in sources
     assert "<td>small</td><td>5</td><td>1</td><td>4</td><td>80.0%</td>" in sources
     assert "2 text-only rows" in sources and "log scale" in sources
-    rejects = page[page.index("<h2>Rejects</h2>"):page.index("<h2>Duplicates</h2>")]
+    rejects = page[page.index("<h2>Rejects</h2>") : page.index("<h2>Duplicates</h2>")]
     assert '<td class="text">min_short_side</td><td>1</td>' in rejects and "small/77: 60x40" in rejects
-    duplicates = page[page.index("<h2>Duplicates</h2>"):page.index("<h2>Decontamination</h2>")]
+    duplicates = page[page.index("<h2>Duplicates</h2>") : page.index("<h2>Decontamination</h2>")]
     assert '<td class="text">bigsource/7</td><td>2</td><td class="text">bigsource/900, bigsource/901</td>' in duplicates
     # Thresholds from the recipe, drawn and named in the captions.
     assert "min_short_side (96 px)" in page and "under 9,000 pixels" in page and "quality filter" in page
     # The gallery: question, answer and rationale per sample, user text escaped.
-    gallery = page[page.index("<h2>Sample rows</h2>"):]
+    gallery = page[page.index("<h2>Sample rows</h2>") :]
     assert "<h3>small · chart</h3>" in gallery and "<h3>scienceqa · science</h3>" in gallery
     assert "Which &lt;b&gt;bar&lt;/b&gt; &amp; label is tallest?" in gallery and "<b>bar</b>" not in gallery
     assert "Reading bar 2 against the axis gives 2." in gallery and "<dd>2 units</dd>" in gallery

@@ -48,15 +48,21 @@ def test_real_samples() -> None:
 
     chartqa = read_benchmark("chartqa", SAMPLES / "chartqa" / "ChartQA Dataset" / "test")
     assert chartqa.name == "chartqa_test" and len(chartqa.items) == 40  # human + augmented (CRLF, tabs)
-    assert chartqa.items[0].question == "How many food item is shown in the bar graph?" and chartqa.items[0].answers == ["14"]
+    assert chartqa.items[0].question == "How many food item is shown in the bar graph?" and chartqa.items[
+        0
+    ].answers == ["14"]
     assert chartqa.items[0].images[0].name == "41699051005347.png"
 
 
 def test_mmmu_hugging_face_parquet_and_jsonl(tmp_path: Path) -> None:
     image = encode(chart(3))
     row = {
-        "id": "validation_Art_1", "question": "Which style is shown in <image 1>?", "options": "['Baroque', 'Rococo', 'Gothic']",
-        "answer": "C", "image_1": {"bytes": image, "path": None}, "image_2": None,
+        "id": "validation_Art_1",
+        "question": "Which style is shown in <image 1>?",
+        "options": "['Baroque', 'Rococo', 'Gothic']",
+        "answer": "C",
+        "image_1": {"bytes": image, "path": None},
+        "image_2": None,
     }
     (tmp_path / "Art").mkdir()
     pq.write_table(pa.Table.from_pylist([row]), tmp_path / "Art" / "validation-00000-of-00001.parquet")
@@ -74,7 +80,14 @@ def test_mathvision_ai2d_and_generic_jsonl(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
     (tmp_path / "images").mkdir()
     (tmp_path / "images" / "7.jpg").write_bytes(encode(chart(4), "JPEG"))
-    line = {"id": "7", "question": "<image1> Which cube?", "options": ["A", "B"], "answer": "B", "image": "images/7.jpg", "level": 2}
+    line = {
+        "id": "7",
+        "question": "<image1> Which cube?",
+        "options": ["A", "B"],
+        "answer": "B",
+        "image": "images/7.jpg",
+        "level": 2,
+    }
     (tmp_path / "data" / "testmini.jsonl").write_text("\n" + json.dumps(line, ensure_ascii=False) + "\n")
     item = read_benchmark("mathvision", tmp_path / "data" / "testmini.jsonl").items[0]
     # The image path is relative to the release root, one level above data/.
@@ -83,7 +96,14 @@ def test_mathvision_ai2d_and_generic_jsonl(tmp_path: Path) -> None:
     ai2d = tmp_path / "ai2d"
     (ai2d / "questions").mkdir(parents=True)
     (ai2d / "ai2d_test_ids.csv").write_text("12\n99\n")
-    questions = {"What is A?": {"abcLabel": True, "answerTexts": ["leaf", "root", "stem", "seed"], "correctAnswer": 2, "questionId": "12.png-0"}}
+    questions = {
+        "What is A?": {
+            "abcLabel": True,
+            "answerTexts": ["leaf", "root", "stem", "seed"],
+            "correctAnswer": 2,
+            "questionId": "12.png-0",
+        }
+    }
     (ai2d / "questions" / "12.png.json").write_text(json.dumps({"imageName": "12.png", "questions": questions}))
     benchmark = read_benchmark("ai2d", ai2d)
     assert benchmark.name == "ai2d_test" and [i.item_id for i in benchmark.items] == ["12.png-0"]
@@ -92,7 +112,9 @@ def test_mathvision_ai2d_and_generic_jsonl(tmp_path: Path) -> None:
     generic = tmp_path / "my_eval.jsonl"
     generic.write_text(json.dumps({"question_id": 3, "question": "Q?", "choices": "['a', 'b']", "answer": "b"}) + "\n")
     benchmark = read_benchmark("jsonl", generic, images=tmp_path / "images")
-    assert benchmark.name == "my_eval" and benchmark.items[0].item_id == "3" and benchmark.items[0].choices == ["a", "b"]
+    assert (
+        benchmark.name == "my_eval" and benchmark.items[0].item_id == "3" and benchmark.items[0].choices == ["a", "b"]
+    )
     assert read_benchmark("jsonl", generic, name="held_out").name == "held_out"
 
 

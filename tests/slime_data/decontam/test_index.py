@@ -64,7 +64,9 @@ def _reference_passages(index: BenchmarkIndex, texts: list[str], found: list[Mat
         return
     ids = [[index._vocab.get(t, -1) for t in tokens(text)] for text in texts]
     keys, rows = ngram_keys(
-        np.array([t for row in ids for t in row], dtype=np.int64), np.array([len(r) for r in ids], dtype=np.int64), index.ngram
+        np.array([t for row in ids for t in row], dtype=np.int64),
+        np.array([len(r) for r in ids], dtype=np.int64),
+        index.ngram,
     )
     at = np.minimum(np.searchsorted(index._passage_keys, keys), len(index._passage_keys) - 1)
     hit = index._passage_keys[at] == keys
@@ -72,8 +74,11 @@ def _reference_passages(index: BenchmarkIndex, texts: list[str], found: list[Mat
         if found[row] is None:
             name, item = index.items[int(index._passage_items[position])]
             found[row] = Match(
-                name, item.item_id, QUESTION,
-                f"shares a {index.ngram}-token passage with {name} item {item.item_id}: {_short(item.question or item.context or '')!r}",
+                name,
+                item.item_id,
+                QUESTION,
+                f"shares a {index.ngram}-token passage with {name} item "
+                f"{item.item_id}: {_short(item.question or item.context or '')!r}",
             )
 
 
@@ -112,7 +117,9 @@ def turns(*human: str, gpt: str = "ok") -> list[dict[str, str]]:
 
 def batch_of(rows: list[dict]) -> pa.RecordBatch:
     defaults = {"phash": None, "conversations": None, "answer": None, "choices": None}
-    return pa.RecordBatch.from_pylist([{**defaults, **row, "id": f"r{i}"} for i, row in enumerate(rows)], schema=MATCH_SCHEMA)
+    return pa.RecordBatch.from_pylist(
+        [{**defaults, **row, "id": f"r{i}"} for i, row in enumerate(rows)], schema=MATCH_SCHEMA
+    )
 
 
 def matched(found: list[Match | None]) -> list[tuple[str, str] | None]:
@@ -125,25 +132,55 @@ EDGE_ROWS: dict[str, tuple[dict, tuple[str, str] | None]] = {
     "exact": ({"conversations": turns(SHORT), "answer": "5"}, ("benchmark_question:held", "short")),
     "exact-no-answer": ({"conversations": turns(SHORT)}, ("benchmark_question:held", "short")),
     "exact-other-answer": ({"conversations": turns(SHORT), "answer": "6"}, None),
-    "exact-letter-answer": ({"conversations": turns(SHORT), "answer": "B", "choices": ["4", "5"]}, ("benchmark_question:held", "short")),
+    "exact-letter-answer": (
+        {"conversations": turns(SHORT), "answer": "B", "choices": ["4", "5"]},
+        ("benchmark_question:held", "short"),
+    ),
     "placeholder-lines": ({"conversations": turns("<image>\n" + SHORT.upper())}, ("benchmark_question:held", "short")),
-    "placeholder-inline": ({"conversations": turns("<IMAGE 1> " + SHORT + " <image\t2>")}, ("benchmark_question:held", "short")),
-    "fullwidth": ({"conversations": turns("Ｈｏｗ ｍａｎｙ ｂａｒｓ are there in the chart？")}, ("benchmark_question:held", "short")),
-    "two-lines": ({"conversations": turns("Look.\nHow many bars\nare there in the chart?")}, ("benchmark_question:held", "short")),
-    "three-lines-crlf": ({"conversations": turns("How many\r\nbars are there\u2028in the chart?")}, ("benchmark_question:held", "short")),
+    "placeholder-inline": (
+        {"conversations": turns("<IMAGE 1> " + SHORT + " <image\t2>")},
+        ("benchmark_question:held", "short"),
+    ),
+    "fullwidth": (
+        {"conversations": turns("Ｈｏｗ ｍａｎｙ ｂａｒｓ are there in the chart？")},
+        ("benchmark_question:held", "short"),
+    ),
+    "two-lines": (
+        {"conversations": turns("Look.\nHow many bars\nare there in the chart?")},
+        ("benchmark_question:held", "short"),
+    ),
+    "three-lines-crlf": (
+        {"conversations": turns("How many\r\nbars are there\u2028in the chart?")},
+        ("benchmark_question:held", "short"),
+    ),
     "late-line": ({"conversations": turns("Look.\nAt the\nchart.\n" + SHORT)}, ("benchmark_question:held", "short")),
     **{
-        f"break-{ord(brk):x}": ({"conversations": turns("Look." + brk + SHORT + brk)}, ("benchmark_question:held", "short"))
+        f"break-{ord(brk):x}": (
+            {"conversations": turns("Look." + brk + SHORT + brk)},
+            ("benchmark_question:held", "short"),
+        )
         for brk in "\x0b\x0c\x1c\x1d\x1e\x85\u2029"
     },
     "four-lines": ({"conversations": turns("How many\nbars\nare there\nin the chart?")}, None),
-    "across-turns": ({"conversations": turns("How many bars", "are there in the chart?")}, ("benchmark_question:held", "short")),
+    "across-turns": (
+        {"conversations": turns("How many bars", "are there in the chart?")},
+        ("benchmark_question:held", "short"),
+    ),
     "in-gpt-turn": ({"conversations": turns("Tell me something.", gpt=SHORT)}, None),
     "prefix-only": ({"conversations": turns("How many bars", "Answer briefly.")}, None),
-    "symbol-first": ({"conversations": turns(SYMBOL_FIRST), "answer": "2"}, ("benchmark_question:held", "symbol-first")),
-    "symbol-first-split": ({"conversations": turns("$x +\n1 = 3$,\nwhat is x?")}, ("benchmark_question:held", "symbol-first")),
+    "symbol-first": (
+        {"conversations": turns(SYMBOL_FIRST), "answer": "2"},
+        ("benchmark_question:held", "symbol-first"),
+    ),
+    "symbol-first-split": (
+        {"conversations": turns("$x +\n1 = 3$,\nwhat is x?")},
+        ("benchmark_question:held", "symbol-first"),
+    ),
     "symbol-lines": ({"conversations": turns("$\n---\n+ = +")}, None),
-    "passage": ({"conversations": turns("Please solve: " + PASSAGE.replace("?", " quickly?"))}, ("benchmark_question:held", "passage")),
+    "passage": (
+        {"conversations": turns("Please solve: " + PASSAGE.replace("?", " quickly?"))},
+        ("benchmark_question:held", "passage"),
+    ),
     # 14 passage tokens broken by a placeholder across the line break: every 13-token window spans
     # it, so only the joined text (placeholder removed) holds the passage.
     "passage-split-placeholder": (
@@ -156,7 +193,10 @@ EDGE_ROWS: dict[str, tuple[dict, tuple[str, str] | None]] = {
     "template-in-longer-text": ({"conversations": turns("Read: " + TEMPLATE)}, None),
     "mathvista-exact": ({"conversations": turns("Find $m\\angle H$")}, ("benchmark_question:mathvista_testmini", "5")),
     "mmmu-options": (
-        {"conversations": turns("How many attendants?"), "choices": ["1 attendant", "2 attendants", "3 attendants", "4 attendants"]},
+        {
+            "conversations": turns("How many attendants?"),
+            "choices": ["1 attendant", "2 attendants", "3 attendants", "4 attendants"],
+        },
         ("benchmark_options:mmmu_validation", "validation_Math_2"),
     ),
     "generic-options": ({"conversations": turns("Is it?"), "choices": ["Yes", "No"]}, None),
@@ -178,13 +218,18 @@ def test_every_rule_and_edge_case_matches_as_the_reference(index: BenchmarkIndex
     rows = [row for row, _ in EDGE_ROWS.values()]
     expected = [want for _, want in EDGE_ROWS.values()]
     # An image match beats a question match on the same row; an unrelated hash changes nothing.
-    rows += [{"conversations": turns(SHORT), "phash": image_hash}, {"conversations": turns(SHORT), "phash": image_hash ^ 0xFFFF_0000_FFFF}]
+    rows += [
+        {"conversations": turns(SHORT), "phash": image_hash},
+        {"conversations": turns(SHORT), "phash": image_hash ^ 0xFFFF_0000_FFFF},
+    ]
     expected += [("benchmark_image:held", "image"), ("benchmark_question:held", "short")]
     batch = batch_of(rows)
 
     found = index.match_batch(batch)
     assert found == reference_match_batch(index, batch)  # reasons, item ids and details
-    assert dict(zip([*EDGE_ROWS, "image", "image-far"], matched(found))) == dict(zip([*EDGE_ROWS, "image", "image-far"], expected))
+    assert dict(zip([*EDGE_ROWS, "image", "image-far"], matched(found))) == dict(
+        zip([*EDGE_ROWS, "image", "image-far"], expected)
+    )
     assert "13-token passage" in found[list(EDGE_ROWS).index("passage-split-placeholder")].detail
 
 
@@ -211,7 +256,10 @@ def test_fuzzed_rows_from_benchmark_fragments_match_as_the_reference(index: Benc
 
     rows = []
     for _ in range(600):
-        human = [mangle(rng.choice(questions)) if rng.random() < 0.8 else rng.choice(pieces) for _ in range(rng.randint(1, 3))]
+        human = [
+            mangle(rng.choice(questions)) if rng.random() < 0.8 else rng.choice(pieces)
+            for _ in range(rng.randint(1, 3))
+        ]
         answer = rng.choice([None, "2", "5", "A", "1.2"])
         rows.append({"conversations": turns(*human), "answer": answer, "choices": rng.choice([None, ["2", "5"]])})
     batch = batch_of(rows)
@@ -222,7 +270,9 @@ def test_fuzzed_rows_from_benchmark_fragments_match_as_the_reference(index: Benc
 
 def test_only_rows_that_may_match_are_normalised(index: BenchmarkIndex) -> None:
     rows = [
-        {"conversations": turns("<image>\ncbahy lrceaqcfw oblvojzrd oeveibbe jubyoqyj fgbvx hdrxmdsyj iygwrqm?")},  # bench_mix's rows
+        {
+            "conversations": turns("<image>\ncbahy lrceaqcfw oblvojzrd oeveibbe jubyoqyj fgbvx hdrxmdsyj iygwrqm?")
+        },  # bench_mix's rows
         {"conversations": turns("<image>\nHow many bars")},  # a line that is a question's prefix
         {"conversations": turns(" ".join(["word"] * 13))},  # tokens enough for a passage
         {"conversations": turns("Ｗｈａｔ？")},  # not ASCII: not bounded

@@ -25,9 +25,45 @@ from slime_data.dedup.text import normalize_text, tokens
 # Pieces of text that stress normalize_text: placeholders whole, broken and in every spacing,
 # line breaks of every kind, numbers, symbols, sentence punctuation, control bytes.
 FRAGMENTS = [
-    "<image>", "<IMAGE 12>", "<image\t3>", "<image\x1f>", "<Image  7>", "<image 1 >", "<image", "<im", "age>", ">", "<",
-    "1", "23", "3.5", "1,000", "a", "Bc", "what", "x_y", " ", "\t", "\x1f", "\n", "\r\n", "\r", "\x0b", "\x0c", "\x1c", "\x1e",
-    "$", "+", "_", "?", ".", ",", "'", "(", "\x00", "\x7f",
+    "<image>",
+    "<IMAGE 12>",
+    "<image\t3>",
+    "<image\x1f>",
+    "<Image  7>",
+    "<image 1 >",
+    "<image",
+    "<im",
+    "age>",
+    ">",
+    "<",
+    "1",
+    "23",
+    "3.5",
+    "1,000",
+    "a",
+    "Bc",
+    "what",
+    "x_y",
+    " ",
+    "\t",
+    "\x1f",
+    "\n",
+    "\r\n",
+    "\r",
+    "\x0b",
+    "\x0c",
+    "\x1c",
+    "\x1e",
+    "$",
+    "+",
+    "_",
+    "?",
+    ".",
+    ",",
+    "'",
+    "(",
+    "\x00",
+    "\x7f",
 ]
 
 
@@ -84,7 +120,14 @@ def test_bounds_hold_for_fuzzed_ascii_rows() -> None:
 def test_keys_tell_skeletons_apart_and_find_only_their_rows() -> None:
     rows = [["What is x?\n<image>"], ["What is y?"], ["what  IS x"], ["$ + $"], ["\n\n<image 1>"], ["Whatisx"]]
     sketch = sketch_of(rows)
-    assert sketch.rows_with_line_key_in(skeleton_keys(["what is x"])).tolist() == [True, False, True, False, False, True]
+    assert sketch.rows_with_line_key_in(skeleton_keys(["what is x"])).tolist() == [
+        True,
+        False,
+        True,
+        False,
+        False,
+        True,
+    ]
     # An all-symbol prefix (MathVista's "$ ...") has an empty skeleton: lines with only symbols
     # carry it, lines without any token do not.
     assert sketch.rows_with_line_key_in(skeleton_keys(["$"])).tolist() == [False, False, False, True, False, False]

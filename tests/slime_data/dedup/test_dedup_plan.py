@@ -12,7 +12,13 @@ import xxhash
 from slime_data.dedup.minhash import estimated_jaccard
 from slime_data.dedup.plan import EXACT_REASON, NEAR_REASON, ExactDedup, NearDedup, NearDedupParams
 from slime_data.dedup.shingles import shingle_jaccard
-from slime_data.dedup.signatures import SIGNATURE_COLUMNS, Signatures, signatures_from_batches, signatures_from_records, signatures_of_files
+from slime_data.dedup.signatures import (
+    SIGNATURE_COLUMNS,
+    Signatures,
+    signatures_from_batches,
+    signatures_from_records,
+    signatures_of_files,
+)
 from slime_data.dedup.text import normalize_text
 from slime_data.shards import ShardSet, ShardWriter
 from tests.slime_data.dedup.planted import chart, encode, image_record, text_record, variants
@@ -54,8 +60,12 @@ def test_near_dedup_removes_altered_copies_and_keeps_other_questions(records) ->
     dropped = set(plan.drops)
     # One cluster per picture: the full-size original (most pixels, then lowest id) stays.
     assert dropped == {
-        "t/b-reencoded", "t/b-resized", "t/b-cropped", "t/d-same-bytes-same-question",
-        "t/f-other-image-reencoded", "t/h-poem-punctuated",
+        "t/b-reencoded",
+        "t/b-resized",
+        "t/b-cropped",
+        "t/d-same-bytes-same-question",
+        "t/f-other-image-reencoded",
+        "t/h-poem-punctuated",
     }
     assert all(reason == NEAR_REASON for reason, _ in plan.drops.values())
     assert "t/a-original (kept; cluster of 5)" in plan.drops["t/b-resized"][1]
@@ -126,7 +136,10 @@ def test_missing_columns_and_empty_input() -> None:
         signatures_from_batches([pa.record_batch({"id": ["t/1"]})])
     empty = signatures_from_batches([])
     assert len(empty) == 0
-    assert ExactDedup().plan(empty).drops == {} and NearDedup().plan(signatures_from_batches([], NearDedup().hasher)).drops == {}
+    assert (
+        ExactDedup().plan(empty).drops == {}
+        and NearDedup().plan(signatures_from_batches([], NearDedup().hasher)).drops == {}
+    )
 
 
 def test_params_are_validated() -> None:
@@ -189,14 +202,19 @@ def test_the_exact_jaccard_decides_not_the_minhash_estimate() -> None:
     # min_jaccard from their exact shingle Jaccard: the exact value decides.
     near = NearDedup(NearDedupParams(min_jaccard=0.75))
     rng = np.random.default_rng(3)
-    words = np.array("what which how many value largest smallest bar line chart graph shown above here in the of is are".split())
+    words = np.array(
+        "what which how many value largest smallest bar line chart graph shown above here in the of is are".split()
+    )
     left = [" ".join(rng.choice(words, 12)) for _ in range(3000)]
     right = [" ".join(np.where(np.arange(12) == rng.integers(12), "x", q.split())) for q in left]
     texts = pa.array([normalize_text(t) for t in left + right], pa.large_string())
     exact = shingle_jaccard(texts.slice(0, 3000), texts.slice(3000), 5)
     signatures = near.hasher.signatures(texts)
     estimate = estimated_jaccard(signatures, np.arange(3000), np.arange(3000, 6000))
-    above, below = np.flatnonzero((exact >= 0.75) & (estimate < 0.75)), np.flatnonzero((exact < 0.75) & (estimate >= 0.75))
+    above, below = (
+        np.flatnonzero((exact >= 0.75) & (estimate < 0.75)),
+        np.flatnonzero((exact < 0.75) & (estimate >= 0.75)),
+    )
     assert above.size and below.size
     pairs = np.r_[above[:1], below[:1]]
     texts = [left[pairs[0]], right[pairs[0]], left[pairs[1]], right[pairs[1]]]

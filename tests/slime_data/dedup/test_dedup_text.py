@@ -69,8 +69,30 @@ def reference_normalize(text: str) -> str:
 def test_normalize_text_is_one_regex_scan_of_the_text() -> None:
     # normalize_text tokenises word by word and takes words of letters whole: the same tokens.
     pool = list("abcXYZ019_.,;:!?'\"()[]{}+-*/=<>^%$\\@#&|~ßéÉﬁ²½٣一二αΩ") + [
-        " ", "\t", "\n", "\r", "\x0b", "\x0c", "\x1c", "\x1f", "\x85", "\xa0", "\u2003", "\u2028", "\u3000",
-        "\u0301", "\u200b", "<image>", "<image 2>", "<IMAGE1>", "3.5", "2,000", "、", "。", "“", "…",
+        " ",
+        "\t",
+        "\n",
+        "\r",
+        "\x0b",
+        "\x0c",
+        "\x1c",
+        "\x1f",
+        "\x85",
+        "\xa0",
+        "\u2003",
+        "\u2028",
+        "\u3000",
+        "\u0301",
+        "\u200b",
+        "<image>",
+        "<image 2>",
+        "<IMAGE1>",
+        "3.5",
+        "2,000",
+        "、",
+        "。",
+        "“",
+        "…",
     ]
     rng = random.Random(0)
     texts = ["".join(rng.choice(pool) for _ in range(rng.randint(0, 30))) for _ in range(20_000)]
@@ -99,5 +121,8 @@ def test_dedup_texts_from_arrow_equal_dedup_text_row_by_row() -> None:
     for start, length in [(0, 600), (7, 100), (599, 1), (50, 0)]:  # slices have offsets into the child arrays
         got = dedup_texts(column.slice(start, length), has_image[start : start + length])
         assert got.type == pa.large_string()
-        expected = [dedup_text(c or [], bool(h)) for c, h in zip(rows[start : start + length], has_image[start : start + length])]
+        expected = [
+            dedup_text(c or [], bool(h))
+            for c, h in zip(rows[start : start + length], has_image[start : start + length])
+        ]
         assert got.to_pylist() == expected

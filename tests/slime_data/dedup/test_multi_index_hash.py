@@ -34,7 +34,9 @@ def collect(chunks) -> list[tuple[int, int]]:
     return [pair for i, j, _ in chunks for pair in zip(i.tolist(), j.tolist())]
 
 
-@pytest.mark.parametrize(("t", "blocks"), [(0, None), (3, None), (6, None), (10, None), (0, 1), (3, 4), (10, 4), (6, 7)])
+@pytest.mark.parametrize(
+    ("t", "blocks"), [(0, None), (3, None), (6, None), (10, None), (0, 1), (3, 4), (10, 4), (6, 7)]
+)
 def test_self_pairs_equal_brute_force(t: int, blocks: int | None) -> None:
     hashes = planted_hashes(1500)
     found = collect(MultiIndexHash(hashes, t, blocks=blocks).self_pairs())
@@ -94,7 +96,11 @@ def test_sorted_key_joins() -> None:
     keys = np.array([5, 3, 5, 5, 9, 3], dtype=np.uint64)
     self_pairs = {p for i, j in SortedKeys(keys).self_join() for p in zip(i.tolist(), j.tolist())}
     assert self_pairs == {(0, 2), (0, 3), (2, 3), (1, 5)}
-    joined = {p for q, k in SortedKeys(keys, width=4).join(np.array([3, 7, 9], np.uint64)) for p in zip(q.tolist(), k.tolist())}
+    joined = {
+        p
+        for q, k in SortedKeys(keys, width=4).join(np.array([3, 7, 9], np.uint64))
+        for p in zip(q.tolist(), k.tolist())
+    }
     assert joined == {(0, 1), (0, 5), (2, 4)}
     bands = np.array([[1, 7], [1, 7], [2, 7], [3, 8]], dtype=np.uint64)
     found = [p for i, j in lsh_pairs(bands) for p in zip(i.tolist(), j.tolist())]

@@ -20,7 +20,9 @@ def test_groups_partition_like_numpy_unique() -> None:
     keys[rng.integers(0, 5000, 1500)] = keys[rng.integers(0, 5000, 1500)]  # many repeats, some chained
     group, first = groups(keys)
     _, unique_first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-    assert sorted(first.tolist()) == first.tolist() == sorted(unique_first.tolist())  # each group's first row, in row order
+    assert (
+        sorted(first.tolist()) == first.tolist() == sorted(unique_first.tolist())
+    )  # each group's first row, in row order
     assert np.array_equal(keys[first[group]], keys)  # every row maps to a row with its key
     # The same partition: each group is one of numpy's and each of numpy's one group.
     assert len(set(zip(group.tolist(), inverse.ravel().tolist()))) == len(first) == len(unique_first)

@@ -70,7 +70,10 @@ def write_recipe(path: Path, inputs: dict[str, Path], **overrides: Any) -> Path:
                 "name": "sft",
                 "weight": 0.7,
                 "sampling": "proportional",
-                "sources": [{"name": "qa_a", "input": str(inputs["qa_a"])}, {"name": "qa_b", "input": str(inputs["qa_b"])}],
+                "sources": [
+                    {"name": "qa_a", "input": str(inputs["qa_a"])},
+                    {"name": "qa_b", "input": str(inputs["qa_b"])},
+                ],
             },
         ],
     }

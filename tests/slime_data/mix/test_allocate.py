@@ -17,7 +17,12 @@ def recipe(sft_sampling: object = "proportional", **changes: object) -> MixRecip
         "name": "r",
         "stages": [
             {"name": "pretrain", "weight": 0.279, "sources": [{"name": "llava", "input": "a"}]},
-            {"name": "sft", "weight": 0.721, "sampling": sft_sampling, "sources": [{"name": "sharegpt4v", "input": "b"}, {"name": "smr", "input": "c"}]},
+            {
+                "name": "sft",
+                "weight": 0.721,
+                "sampling": sft_sampling,
+                "sources": [{"name": "sharegpt4v", "input": "b"}, {"name": "smr", "input": "c"}],
+            },
         ],
     }
     data.update(changes)
@@ -71,7 +76,15 @@ def test_fixed_counts_and_explicit_weights() -> None:
         name="r",
         stages=[
             {"name": "pretrain", "count": 100, "sources": [{"name": "a", "input": "a"}]},
-            {"name": "sft", "weight": 1, "sources": [{"name": "b", "input": "b", "count": 10}, {"name": "c", "input": "c", "weight": 3}, {"name": "d", "input": "d", "weight": 1}]},
+            {
+                "name": "sft",
+                "weight": 1,
+                "sources": [
+                    {"name": "b", "input": "b", "count": 10},
+                    {"name": "c", "input": "c", "weight": 3},
+                    {"name": "d", "input": "d", "weight": 1},
+                ],
+            },
         ],
     )
     pretrain, sft = allocate(r, 150, {"a": 500, "b": 50, "c": 50, "d": 50})

@@ -36,7 +36,9 @@ def both_mixes(tmp_path: Path, own_inputs: dict[str, Path]):
     mixes = {}
     for images in ("copy", "reference"):
         recipe = load_mix_recipe(write_recipe(tmp_path / f"{images}.yaml", mix_inputs, images=images))
-        mixes[images] = load_mix_manifest(run_mix(recipe, 200, out=tmp_path / images, manifest_path=tmp_path / f"{images}.json").manifest_path)
+        mixes[images] = load_mix_manifest(
+            run_mix(recipe, 200, out=tmp_path / images, manifest_path=tmp_path / f"{images}.json").manifest_path
+        )
     return mixes
 
 
@@ -59,13 +61,17 @@ def test_same_rows_and_every_pointer_resolves_to_the_copied_image(both_mixes):
         copied_bytes = sum(p.stat().st_size for p in copy.shard_paths(stage))
         # The images are not written again: only their pointers (Arrow pads each buffer to 64 bytes).
         slack = 64 * 8 * len(ref.shard_paths(stage)) * 10
-        assert sum(p.stat().st_size for p in ref.shard_paths(stage)) <= copied_bytes - image_bytes + pointer_bytes + slack
+        assert (
+            sum(p.stat().st_size for p in ref.shard_paths(stage)) <= copied_bytes - image_bytes + pointer_bytes + slack
+        )
 
 
 def test_a_rerun_is_byte_identical(both_mixes, tmp_path, own_inputs):
     mix_inputs = own_inputs
     recipe = load_mix_recipe(write_recipe(tmp_path / "again.yaml", mix_inputs, images="reference"))
-    again = load_mix_manifest(run_mix(recipe, 200, out=tmp_path / "again", manifest_path=tmp_path / "again.json").manifest_path)
+    again = load_mix_manifest(
+        run_mix(recipe, 200, out=tmp_path / "again", manifest_path=tmp_path / "again.json").manifest_path
+    )
     first = both_mixes["reference"]
     for stage in first.stages:
         assert [p.read_bytes() for p in first.shard_paths(stage)] == [p.read_bytes() for p in again.shard_paths(stage)]

@@ -34,7 +34,9 @@ def test_user_mistakes_are_one_line(tmp_path: Path, mix_inputs: dict[str, Path],
     args = [a for a in args if a != "--broken-input"]
     if "--config" not in args:
         args += ["--config", str(write_recipe(tmp_path / "recipe.yaml", inputs))]
-    result = runner.invoke(app, ["mix", *args, "--out", str(tmp_path / "out"), "--manifest", str(tmp_path / "mix.json")])
+    result = runner.invoke(
+        app, ["mix", *args, "--out", str(tmp_path / "out"), "--manifest", str(tmp_path / "mix.json")]
+    )
     assert result.exit_code == 2, result.output
     assert needle in " ".join(result.output.split())
     assert "Traceback" not in result.output and result.output.count("error:") == 1
@@ -44,7 +46,24 @@ def test_user_mistakes_are_one_line(tmp_path: Path, mix_inputs: dict[str, Path],
 def test_mix_then_inspect_and_validate(tmp_path: Path, mix_inputs: dict[str, Path]) -> None:
     manifest = tmp_path / "manifests" / "mix.json"
     recipe = write_recipe(tmp_path / "recipe.yaml", mix_inputs)
-    result = runner.invoke(app, ["mix", "--config", str(recipe), "--target", "0.1k", "--out", str(tmp_path / "mix"), "--manifest", str(manifest), "--seed", "3", "--workers", "1"])
+    result = runner.invoke(
+        app,
+        [
+            "mix",
+            "--config",
+            str(recipe),
+            "--target",
+            "0.1k",
+            "--out",
+            str(tmp_path / "mix"),
+            "--manifest",
+            str(manifest),
+            "--seed",
+            "3",
+            "--workers",
+            "1",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "qa_a" in result.output and "exact_duplicate" in result.output and "wrote 100 rows" in result.output
 

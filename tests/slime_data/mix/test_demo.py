@@ -1,4 +1,5 @@
-"""The fresh-clone chain: `slime-data build sophisticated`, then `slime-data mix --config pipelines/mix-demo.yaml --target 2k`."""
+"""The fresh-clone chain: `slime-data build sophisticated`, then `slime-data mix --config pipelines/mix-demo.yaml
+--target 2k`."""
 
 from __future__ import annotations
 
@@ -13,13 +14,17 @@ from slime_data.paths import PIPELINES_DIR
 
 
 def slime_data(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "slime_data.cli.main", *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "slime_data.cli.main", *args], cwd=cwd, capture_output=True, text=True, timeout=600
+    )
 
 
 @pytest.mark.slow
 def test_demo_chain(tmp_path: Path) -> None:
     missing = slime_data(tmp_path, "mix", "--config", str(PIPELINES_DIR / "mix-demo.yaml"), "--target", "2k")
-    assert missing.returncode == 2 and "make it with: slime-data build sophisticated" in " ".join(missing.stderr.split())
+    assert missing.returncode == 2 and "make it with: slime-data build sophisticated" in " ".join(
+        missing.stderr.split()
+    )
 
     built = slime_data(tmp_path, "build", "sophisticated")
     assert built.returncode == 0, built.stderr

@@ -9,11 +9,10 @@ import pytest
 
 from slime_data.mix import hygiene
 from slime_data.mix.hygiene import plan_drops
-from slime_data.steps.base import make_step
 from slime_data.mix.inputs import open_inputs
 from slime_data.mix.recipe import load_mix_recipe
 from slime_data.steps import dedup as dedup_steps
-
+from slime_data.steps.base import make_step
 from tests.slime_data.mix.mixdata import write_recipe
 
 DEDUP = [{"step": "exact_dedup"}, {"step": "near_dedup", "max_hamming": 6, "min_jaccard": 0.8}]
@@ -41,7 +40,9 @@ def test_one_signature_pass_per_run_released_after_the_last_reader(
     compute = dedup_steps.signatures_of_files
     monkeypatch.setattr(dedup_steps, "signatures_of_files", lambda *args: passes.append(args) or compute(*args))
     release = hygiene.release_signatures
-    monkeypatch.setattr(hygiene, "release_signatures", lambda view: released.append(view in dedup_steps._SHARED) or release(view))
+    monkeypatch.setattr(
+        hygiene, "release_signatures", lambda view: released.append(view in dedup_steps._SHARED) or release(view)
+    )
     result = plan_drops(*recipe_and_inputs(tmp_path, mix_inputs, steps))
     assert len(passes) == 1
     assert released == [True]  # once, after the second step: no later step reads them

@@ -29,7 +29,9 @@ def broken(tmp_path: Path, made: Path, change) -> Path:
     return path
 
 
-def test_valid_manifest_and_relative_paths(made: Path, mix_inputs: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_valid_manifest_and_relative_paths(
+    made: Path, mix_inputs: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert validate_mix(made) == []
     assert is_mix_manifest(made)
     monkeypatch.chdir("/")  # paths are relative to the manifest, not to the working directory
@@ -45,9 +47,17 @@ def test_valid_manifest_and_relative_paths(made: Path, mix_inputs: dict[str, Pat
 @pytest.mark.parametrize(
     ("change", "field", "message"),
     [
-        (lambda d: d["stages"]["sft"]["shards"][0].pop("sha256"), "$.stages.sft.shards[0]", "'sha256' is a required property"),
+        (
+            lambda d: d["stages"]["sft"]["shards"][0].pop("sha256"),
+            "$.stages.sft.shards[0]",
+            "'sha256' is a required property",
+        ),
         (lambda d: d.update(target="2M"), "$.target", "'2M' is not of type 'integer'"),
-        (lambda d: d["stages"]["pretrain"]["sources"]["captions"].update(rows_out=-1), "$.stages.pretrain.sources.captions.rows_out", "-1 is less than the minimum of 0"),
+        (
+            lambda d: d["stages"]["pretrain"]["sources"]["captions"].update(rows_out=-1),
+            "$.stages.pretrain.sources.captions.rows_out",
+            "-1 is less than the minimum of 0",
+        ),
         (lambda d: d["inputs"][0].update(sha256="abc"), "$.inputs[0].sha256", "does not match"),
         (lambda d: d.update(kind="slime-shard-set"), "$.kind", "'slime-mix' was expected"),
         (lambda d: d.update(surprise=1), "$", "'surprise' was unexpected"),
@@ -69,7 +79,9 @@ def test_validate_catches_damaged_shards_and_bad_counts(tmp_path: Path, made: Pa
         damaged = bytearray(original)
         damaged[len(damaged) // 2] ^= 0xFF
         shard.write_bytes(bytes(damaged))
-        assert validate_mix(made) == ["sft: ../data/mix/sft/data-00001-of-00006.arrow: sha256 does not match the manifest"]
+        assert validate_mix(made) == [
+            "sft: ../data/mix/sft/data-00001-of-00006.arrow: sha256 does not match the manifest"
+        ]
         shard.unlink()
         assert validate_mix(made) == ["sft: ../data/mix/sft/data-00001-of-00006.arrow: missing"]
     finally:
@@ -85,7 +97,9 @@ def test_validate_catches_damaged_shards_and_bad_counts(tmp_path: Path, made: Pa
     path = broken(moved, made, recount)
     path.rename(made.parent / "recounted.json")
     problems = validate_mix(made.parent / "recounted.json")
-    assert any(p.startswith("sft/qa_a: rows_out") for p in problems) and any(p.startswith("sft/qa_b: rows_out") for p in problems)
+    assert any(p.startswith("sft/qa_a: rows_out") for p in problems) and any(
+        p.startswith("sft/qa_b: rows_out") for p in problems
+    )
 
 
 def test_schema_file_is_valid_and_reports_every_error() -> None:

@@ -16,18 +16,29 @@ from slime_data.mix.manifest import load_mix_manifest, validate_mix
 from slime_data.mix.recipe import load_mix_recipe
 from slime_data.mix.run import run_mix
 from slime_data.shards import validate_shard_set
-
 from tests.slime_data.mix.mixdata import write_recipe
 
 
-def mix(tmp_path: Path, inputs: dict[str, Path], target: int, workers: int = 1, name: str = "out", **recipe_changes: object):
+def mix(
+    tmp_path: Path, inputs: dict[str, Path], target: int, workers: int = 1, name: str = "out", **recipe_changes: object
+):
     recipe = load_mix_recipe(write_recipe(tmp_path / f"{name}.yaml", inputs, **recipe_changes))
-    result = run_mix(recipe, target, out=tmp_path / name / "data", manifest_path=tmp_path / name / "manifests" / "mix.json", workers=workers)
+    result = run_mix(
+        recipe,
+        target,
+        out=tmp_path / name / "data",
+        manifest_path=tmp_path / name / "manifests" / "mix.json",
+        workers=workers,
+    )
     return result, load_mix_manifest(result.manifest_path)
 
 
 def rows_of(manifest, stage: str) -> list[dict]:
-    return [row for path in manifest.shard_paths(stage) for row in pa.ipc.open_file(pa.memory_map(str(path))).read_all().to_pylist()]
+    return [
+        row
+        for path in manifest.shard_paths(stage)
+        for row in pa.ipc.open_file(pa.memory_map(str(path))).read_all().to_pylist()
+    ]
 
 
 def lineage(row: dict) -> dict:
@@ -56,7 +67,12 @@ def test_repeats_lineage_and_unchanged_records(tmp_path: Path, mix_inputs: dict[
     captions = manifest.data["stages"]["pretrain"]["sources"]["captions"]
     assert (captions["available"], captions["rows_out"]) == (60, 90)
     assert captions["repeats"] == {"whole": 1, "remainder": 30, "factor": 1.5, "max": 3}
-    originals = {r["id"]: r for r in pa.ipc.open_file(pa.memory_map(str(next((mix_inputs["captions"]).glob("data-00000-*"))))).read_all().to_pylist()}
+    originals = {
+        r["id"]: r
+        for r in pa.ipc.open_file(pa.memory_map(str(next((mix_inputs["captions"]).glob("data-00000-*")))))
+        .read_all()
+        .to_pylist()
+    }
     rows = rows_of(manifest, "pretrain")
     repeats = Counter(lineage(r)["repeat"] for r in rows)
     assert repeats == {0: 60, 1: 30}
@@ -69,7 +85,9 @@ def test_repeats_lineage_and_unchanged_records(tmp_path: Path, mix_inputs: dict[
             meta = json.loads(row["meta"])
             del meta["lineage"]
             assert meta == json.loads(original["meta"])
-            assert {k: v for k, v in row.items() if k not in ("id", "meta")} == {k: v for k, v in original.items() if k not in ("id", "meta")}
+            assert {k: v for k, v in row.items() if k not in ("id", "meta")} == {
+                k: v for k, v in original.items() if k not in ("id", "meta")
+            }
 
 
 def test_stage_separation(tmp_path: Path, mix_inputs: dict[str, Path]) -> None:
@@ -111,7 +129,9 @@ def test_cross_source_duplicates_removed(tmp_path: Path, mix_inputs: dict[str, P
 
 
 def test_repeat_cap_fails_before_writing(tmp_path: Path, mix_inputs: dict[str, Path]) -> None:
-    with pytest.raises(AllocationError, match=r"source qa_a \(stage sft\) would need .* rows are available in all\. Raise max_repeats"):
+    with pytest.raises(
+        AllocationError, match=r"source qa_a \(stage sft\) would need .* rows are available in all\. Raise max_repeats"
+    ):
         mix(tmp_path, mix_inputs, 400)
     assert not (tmp_path / "out").exists()
     result, manifest = mix(tmp_path, mix_inputs, 400, max_repeats=4)
@@ -121,7 +141,11 @@ def test_repeat_cap_fails_before_writing(tmp_path: Path, mix_inputs: dict[str, P
 def test_missing_input_names_the_command(tmp_path: Path, mix_inputs: dict[str, Path]) -> None:
     inputs = {**mix_inputs, "qa_b": tmp_path / "nowhere"}
     recipe = write_recipe(tmp_path / "r.yaml", inputs)
-    with pytest.raises(MissingInput, match=r"input .*nowhere of source qa_b \(stage sft\) is not a finished shard set .*make it with: slime-data ingest qa_b --root"):
+    with pytest.raises(
+        MissingInput,
+        match=r"input .*nowhere of source qa_b \(stage sft\) is not a finished "
+        r"shard set .*make it with: slime-data ingest qa_b --root",
+    ):
         run_mix(load_mix_recipe(recipe), 10, out=tmp_path / "o", manifest_path=tmp_path / "m.json")
 
 
@@ -145,12 +169,21 @@ def test_decontamination_against_a_benchmark(tmp_path: Path, mix_inputs: dict[st
     from slime_data.shards import ShardSet
 
     leaked = ShardSet(mix_inputs["qa_a"])[7]
-    (tmp_path / "bench.jsonl").write_text(json.dumps({"id": "b1", "question": leaked.question, "answer": leaked.answer}) + "\n")
-    hygiene = [{"step": "exact_dedup"}, {"step": "near_dedup"}, {"step": "decontaminate", "benchmarks": [{"format": "jsonl", "path": "bench.jsonl"}]}]
+    (tmp_path / "bench.jsonl").write_text(
+        json.dumps({"id": "b1", "question": leaked.question, "answer": leaked.answer}) + "\n"
+    )
+    hygiene = [
+        {"step": "exact_dedup"},
+        {"step": "near_dedup"},
+        {"step": "decontaminate", "benchmarks": [{"format": "jsonl", "path": "bench.jsonl"}]},
+    ]
     recipe = load_mix_recipe(write_recipe(tmp_path / "recipe.yaml", mix_inputs, hygiene=hygiene))
     result = run_mix(recipe, 100, out=tmp_path / "out", manifest_path=tmp_path / "mix.json", recipe_dir=tmp_path)
     manifest = load_mix_manifest(result.manifest_path)
-    assert manifest.data["hygiene"]["by_step"] == {"decontaminate": {"benchmark_question:bench": 1}, "exact_dedup": {"exact_duplicate": 2}}
+    assert manifest.data["hygiene"]["by_step"] == {
+        "decontaminate": {"benchmark_question:bench": 1},
+        "exact_dedup": {"exact_duplicate": 2},
+    }
     assert [s["step"] for s in manifest.data["hygiene"]["steps"]] == ["exact_dedup", "near_dedup", "decontaminate"]
     assert manifest.data["stages"]["sft"]["sources"]["qa_a"]["dropped"] == 1
     assert leaked.id not in {lineage(r)["id"] for r in rows_of(manifest, "sft")}

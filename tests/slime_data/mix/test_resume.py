@@ -50,7 +50,10 @@ def test_kill_9_mid_shard_then_rerun(tmp_path: Path, mix_inputs: dict[str, Path]
 
     out, manifest_path = tmp_path / "killed", tmp_path / "killed.json"
     child = subprocess.run(
-        [sys.executable, "-c", DYING_MIX, str(recipe_path), str(out), str(manifest_path), "4"], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", DYING_MIX, str(recipe_path), str(out), str(manifest_path), "4"],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert child.returncode == -signal.SIGKILL, child.stderr
     assert not manifest_path.exists()

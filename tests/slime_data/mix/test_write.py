@@ -1,4 +1,5 @@
-"""The writer: lineage in meta (vectorised, exact JSON), output batches bounded by bytes, gathered rows byte-identical to row-by-row slices."""
+"""The writer: lineage in meta (vectorised, exact JSON), output batches bounded by bytes, gathered rows byte-identical
+to row-by-row slices."""
 
 from __future__ import annotations
 
@@ -21,7 +22,10 @@ from tests.slime_data.mix.mixdata import write_recipe
 
 
 def batch_of(ids: list[str], metas: list[dict]) -> pa.RecordBatch:
-    records = [Record(id=i, source="s", split="train", conversations=[{"from": "human", "value": "q"}], meta=m) for i, m in zip(ids, metas)]
+    records = [
+        Record(id=i, source="s", split="train", conversations=[{"from": "human", "value": "q"}], meta=m)
+        for i, m in zip(ids, metas)
+    ]
     return records_to_table(records).to_batches()[0]
 
 
@@ -39,19 +43,30 @@ def test_lineage_is_exact_json_and_keeps_meta_bytes() -> None:
     assert new_ids == ["s/plain", 's/quote"and\\slash@rep1', "s/tab\there@rep2", "s/ünï"]
     for i, (record_id, meta) in enumerate(zip(ids, out.column("meta").to_pylist())):
         fields = json.loads(meta)
-        assert fields.pop("lineage") == {"id": record_id, "input": ["data/a", 'data/"b"'][[0, 1, 0, 1][i]], "repeat": [0, 1, 2, 0][i], "source": "s"}
+        assert fields.pop("lineage") == {
+            "id": record_id,
+            "input": ["data/a", 'data/"b"'][[0, 1, 0, 1][i]],
+            "repeat": [0, 1, 2, 0][i],
+            "source": "s",
+        }
         expected = {k: v for k, v in metas[i].items() if k != "lineage"}
         assert fields == expected
     # Plain rows take the vectorised path; the same rows next to ones that need escaping give the same bytes.
-    clean = write.with_lineage(batch_of([ids[0], ids[3]], [metas[0], metas[3]]), pointers([0, 0], [0, 1]), ["data/a", 'data/"b"'])
+    clean = write.with_lineage(
+        batch_of([ids[0], ids[3]], [metas[0], metas[3]]), pointers([0, 0], [0, 1]), ["data/a", 'data/"b"']
+    )
     assert clean.column("meta").to_pylist() == [out.column("meta")[0].as_py(), out.column("meta")[3].as_py()]
     assert clean.column("meta")[1].as_py().startswith('{"license": "cc", "lineage": ')
 
 
-def test_output_batches_bounded_by_bytes(tmp_path: Path, mix_inputs: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_output_batches_bounded_by_bytes(
+    tmp_path: Path, mix_inputs: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(write, "BATCH_BYTES", 2_000)  # each test image is ~600 bytes
     recipe = load_mix_recipe(write_recipe(tmp_path / "recipe.yaml", mix_inputs, rows_per_shard=50))
-    manifest = load_mix_manifest(run_mix(recipe, 100, out=tmp_path / "out", manifest_path=tmp_path / "mix.json").manifest_path)
+    manifest = load_mix_manifest(
+        run_mix(recipe, 100, out=tmp_path / "out", manifest_path=tmp_path / "mix.json").manifest_path
+    )
     sizes = []
     for path in manifest.shard_paths("sft"):
         reader = pa.ipc.open_file(pa.memory_map(str(path)))
@@ -64,7 +79,15 @@ def test_output_batches_bounded_by_bytes(tmp_path: Path, mix_inputs: dict[str, P
 
 # -- gathering: the output must be the bytes of concatenating each row's one-row slice ---------
 
-VALUES = ["", "x", "twelve bytes", "thirteen byte", 'quote " and \\ slash', "ünïcödé 😀 text that is longer than twelve", None]
+VALUES = [
+    "",
+    "x",
+    "twelve bytes",
+    "thirteen byte",
+    'quote " and \\ slash',
+    "ünïcödé 😀 text that is longer than twelve",
+    None,
+]
 METAS = [None, "{}", '{"license": "cc"}', '{"a": 1, "z": "ü"}']
 
 
@@ -76,14 +99,24 @@ def awkward_rows(n: int, first: int, stale_lineage: bool) -> list[dict]:
         turns = [{"from": "human", "value": VALUES[(i + k) % len(VALUES)]} for k in range(i % 4)]
         rows.append(
             {
-                "id": f"s/{i}{value or ''}", "source": ["s", 's"q', "sü"][i % 3], "split": "train",
-                "conversations": None if i % 5 == 0 else turns, "task": value,
-                "image": None if i % 3 == 0 else {"bytes": None if i % 7 == 0 else bytes(range(i % 256)) * (1 + i % 5), "path": value},
-                "width": None if i % 3 == 0 else i, "height": None if i % 4 == 0 else 2 * i,
-                "image_hash": VALUES[(i + 1) % len(VALUES)], "phash": None if i % 6 == 0 else (2**64 - 1 - i),
-                "answer": VALUES[(i + 2) % len(VALUES)], "choices": None if i % 2 else [VALUES[(i + k) % len(VALUES)] for k in range(i % 4)],
+                "id": f"s/{i}{value or ''}",
+                "source": ["s", 's"q', "sü"][i % 3],
+                "split": "train",
+                "conversations": None if i % 5 == 0 else turns,
+                "task": value,
+                "image": None
+                if i % 3 == 0
+                else {"bytes": None if i % 7 == 0 else bytes(range(i % 256)) * (1 + i % 5), "path": value},
+                "width": None if i % 3 == 0 else i,
+                "height": None if i % 4 == 0 else 2 * i,
+                "image_hash": VALUES[(i + 1) % len(VALUES)],
+                "phash": None if i % 6 == 0 else (2**64 - 1 - i),
+                "answer": VALUES[(i + 2) % len(VALUES)],
+                "choices": None if i % 2 else [VALUES[(i + k) % len(VALUES)] for k in range(i % 4)],
                 "rationale": VALUES[(i + 3) % len(VALUES)],
-                "meta": '{"lineage": {"stale": true}, "b": 1}' if stale_lineage and i % 40 == 0 else METAS[i % len(METAS)],
+                "meta": '{"lineage": {"stale": true}, "b": 1}'
+                if stale_lineage and i % 40 == 0
+                else METAS[i % len(METAS)],
             }
         )
     return rows
@@ -102,16 +135,24 @@ def write_awkward_shard(path: Path, rows: list[dict], batch_sizes: list[int]) ->
 
 def reference_shard(path: Path, job: write.ShardJob, pointers_of_job: np.ndarray) -> None:
     """The shard as written by cutting each row out of its input batch and concatenating the one-row slices."""
-    tables = {(i, s): pa.ipc.open_file(shard).read_all() for i, (_, shards) in enumerate(job.inputs) for s, shard in enumerate(shards)}
+    tables = {
+        (i, s): pa.ipc.open_file(shard).read_all()
+        for i, (_, shards) in enumerate(job.inputs)
+        for s, shard in enumerate(shards)
+    }
     names = [name for name, _ in job.inputs]
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, write.ARROW_SCHEMA) as writer:
         rows, size, first = [], 0, 0
         for i, pointer in enumerate([*pointers_of_job, None]):
-            if rows and (pointer is None or len(rows) == write.BATCH_ROWS or size + pointer["bytes"] > write.BATCH_BYTES):
+            if rows and (
+                pointer is None or len(rows) == write.BATCH_ROWS or size + pointer["bytes"] > write.BATCH_BYTES
+            ):
                 writer.write_batch(write.with_lineage(pa.concat_batches(rows), pointers_of_job[first:i], names))
                 rows, size, first = [], 0, i
             if pointer is not None:
-                rows.append(tables[(int(pointer["input"]), int(pointer["shard"]))].slice(int(pointer["row"]), 1).to_batches()[0])
+                rows.append(
+                    tables[(int(pointer["input"]), int(pointer["shard"]))].slice(int(pointer["row"]), 1).to_batches()[0]
+                )
                 size += int(pointer["bytes"])
 
 
@@ -132,21 +173,36 @@ def awkward_pointers(tables: dict[tuple[int, int], list[dict]]) -> np.ndarray:
 
 @pytest.mark.parametrize(
     ("batch_rows", "batch_bytes", "gather_rows", "window_step"),
-    [(256, 32 * 2**20, 4096, 2**30), (8, 32 * 2**20, 24, 2**30), (8, 600, 24, 2**30), (256, 1, 4096, 2**30), (256, 32 * 2**20, 4096, 4096)],
+    [
+        (256, 32 * 2**20, 4096, 2**30),
+        (8, 32 * 2**20, 24, 2**30),
+        (8, 600, 24, 2**30),
+        (256, 1, 4096, 2**30),
+        (256, 32 * 2**20, 4096, 4096),
+    ],
     ids=["defaults", "small-batches", "batches-bounded-by-bytes", "one-row-batches", "files-lent-in-4-KiB-windows"],
 )
 def test_gathered_shard_is_byte_identical_to_concatenated_rows(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch_rows: int, batch_bytes: int, gather_rows: int, window_step: int
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    batch_rows: int,
+    batch_bytes: int,
+    gather_rows: int,
+    window_step: int,
 ) -> None:
     monkeypatch.setattr(write, "BATCH_ROWS", batch_rows)
     monkeypatch.setattr(write, "BATCH_BYTES", batch_bytes)
     monkeypatch.setattr(write, "GATHER_ROWS", gather_rows)
-    monkeypatch.setattr(write, "_WINDOW_STEP", window_step)  # as files over 2 GiB are: views address them window by window
+    monkeypatch.setattr(
+        write, "_WINDOW_STEP", window_step
+    )  # as files over 2 GiB are: views address them window by window
     tables, inputs = {}, []
     for input_index, batch_sizes in enumerate([[1, 3, 256], [100, 7]]):
         shards = []
         for shard in range(2):
-            rows = awkward_rows(150 + 60 * shard, first=1000 * (2 * input_index + shard), stale_lineage=(input_index, shard) == (1, 1))
+            rows = awkward_rows(
+                150 + 60 * shard, first=1000 * (2 * input_index + shard), stale_lineage=(input_index, shard) == (1, 1)
+            )
             write_awkward_shard(tmp_path / f"in-{input_index}-{shard}.arrow", rows, batch_sizes)
             tables[(input_index, shard)] = rows
             shards.append(str(tmp_path / f"in-{input_index}-{shard}.arrow"))

@@ -59,8 +59,11 @@ def test_abc_label_questions_use_the_lettered_diagram(native: Path, read_split) 
 def test_native_records_are_lettered_multiple_choice(native: Path, read_split) -> None:
     record = read_split(adapter, native, "train").by_id("ai2d/0.png-0")
     assert record.conversations == [
-        {"from": "human", "value": "<image>\nWhich of these define dairy item\nA. c\nB. D\nC. b\nD. a\n"
-         "Answer with the option's letter from the given choices directly."},
+        {
+            "from": "human",
+            "value": "<image>\nWhich of these define dairy item\nA. c\nB. D\nC. b\nD. a\n"
+            "Answer with the option's letter from the given choices directly.",
+        },
         {"from": "gpt", "value": "B"},
     ]
     assert record.answer == "B" and record.choices == ["c", "D", "b", "a"] and record.meta["answer_text"] == "D"
@@ -100,9 +103,16 @@ def test_malformed_native_questions_are_counted_rejects(native: Path, read_split
     path.write_text(json.dumps(dict(data, imageName="../../../../etc/passwd")))
     (native / "ai2d" / "questions" / "3.png.json").write_text('{"imageName": "3.png", "questions": {')
     (native / "ai2d" / "questions" / "4.png.json").write_text(json.dumps({"imageName": "4.png", "questions": []}))
-    (native / "ai2d" / "questions" / "5.png.json").write_text(json.dumps(
-        {"imageName": "5.png", "questions": {"Where?": {"abcLabel": True, "answerTexts": ["a", "b"],
-                                                        "correctAnswer": 1, "questionId": "5.png-0"}}}))
+    (native / "ai2d" / "questions" / "5.png.json").write_text(
+        json.dumps(
+            {
+                "imageName": "5.png",
+                "questions": {
+                    "Where?": {"abcLabel": True, "answerTexts": ["a", "b"], "correctAnswer": 1, "questionId": "5.png-0"}
+                },
+            }
+        )
+    )
     out = read_split(adapter, native, "train")
     assert out.reasons == {
         "ai2d/0.png-0": "bad_value",  # correctAnswer out of range

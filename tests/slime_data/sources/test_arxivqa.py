@@ -44,12 +44,18 @@ def test_the_rationale_is_the_reply_and_the_letter_the_gold_answer(arxivqa: Path
     assert out.ids == ["arxivqa/cond-mat-1912", "arxivqa/cs-2106", "arxivqa/astro-ph-2003"] and not out.rejects
     record = out.by_id("arxivqa/cond-mat-1912")
     assert record.conversations == [
-        {"from": "human", "value": "<image>\nWhat does the figure show about the resistance at low temperature?\n"
-         "A. The resistance increases linearly\nB. The resistance drops to zero below 4 K\n"
-         "C. The resistance is constant\nD. The resistance oscillates\n"
-         "Explain your reasoning, then give the letter of the correct option."},
-        {"from": "gpt", "value": "Below about 4 K the curve falls abruptly to zero, the signature of "
-         "superconductivity, so the answer is B."},
+        {
+            "from": "human",
+            "value": "<image>\nWhat does the figure show about the resistance at low temperature?\n"
+            "A. The resistance increases linearly\nB. The resistance drops to zero below 4 K\n"
+            "C. The resistance is constant\nD. The resistance oscillates\n"
+            "Explain your reasoning, then give the letter of the correct option.",
+        },
+        {
+            "from": "gpt",
+            "value": "Below about 4 K the curve falls abruptly to zero, the signature of "
+            "superconductivity, so the answer is B.",
+        },
     ]
     assert record.answer == "B" and record.rationale == record.conversations[1]["value"]
     assert record.choices[1] == "The resistance drops to zero below 4 K" and record.task == "chart"
@@ -61,8 +67,14 @@ def test_the_rationale_is_the_reply_and_the_letter_the_gold_answer(arxivqa: Path
 def test_missing_rationale_keeps_the_letter_as_reply(arxivqa: Path, read_split) -> None:
     lines = _lines(arxivqa)
     no_rationale = lines[2]
-    _write(arxivqa, [*lines, dict(no_rationale, id="null-rationale", rationale=None),
-                     dict(no_rationale, id="blank", rationale=" ")])
+    _write(
+        arxivqa,
+        [
+            *lines,
+            dict(no_rationale, id="null-rationale", rationale=None),
+            dict(no_rationale, id="blank", rationale=" "),
+        ],
+    )
     out = read_split(adapter, arxivqa, "train")
     for record_id in ("arxivqa/astro-ph-2003", "arxivqa/null-rationale", "arxivqa/blank"):
         record = out.by_id(record_id)
@@ -72,10 +84,13 @@ def test_missing_rationale_keeps_the_letter_as_reply(arxivqa: Path, read_split) 
 
 def test_labels_and_options_in_other_published_forms(arxivqa: Path, read_split) -> None:
     line = _lines(arxivqa)[0]
-    _write(arxivqa, [
-        dict(line, id="paren", label="(D)"),
-        dict(line, id="bare-options", options=["Linear", "Zero below 4 K", "Constant"], label="Zero below 4 K"),
-    ])
+    _write(
+        arxivqa,
+        [
+            dict(line, id="paren", label="(D)"),
+            dict(line, id="bare-options", options=["Linear", "Zero below 4 K", "Constant"], label="Zero below 4 K"),
+        ],
+    )
     out = read_split(adapter, arxivqa, "train")
     assert out.by_id("arxivqa/paren").answer == "D"
     bare = out.by_id("arxivqa/bare-options")
@@ -84,18 +99,21 @@ def test_labels_and_options_in_other_published_forms(arxivqa: Path, read_split) 
 
 def test_malformed_lines_are_counted_rejects(arxivqa: Path, read_split) -> None:
     line = _lines(arxivqa)[0]
-    _write(arxivqa, [
-        line,
-        '{"id": "cut", "image": "images/x.jpg", ',
-        dict(line, id="z", label="Z"),
-        dict(line, id="options", options="A) 1, B) 2"),
-        dict(line, id="no-options", options=[]),
-        dict(line, id="escape", image="../../secret.jpg"),
-        dict(line, id="gone", image="images/404.jpg"),
-        {k: v for k, v in dict(line, id="no-question").items() if k != "question"},
-        dict(line, id=17),
-        [1, 2],
-    ])
+    _write(
+        arxivqa,
+        [
+            line,
+            '{"id": "cut", "image": "images/x.jpg", ',
+            dict(line, id="z", label="Z"),
+            dict(line, id="options", options="A) 1, B) 2"),
+            dict(line, id="no-options", options=[]),
+            dict(line, id="escape", image="../../secret.jpg"),
+            dict(line, id="gone", image="images/404.jpg"),
+            {k: v for k, v in dict(line, id="no-question").items() if k != "question"},
+            dict(line, id=17),
+            [1, 2],
+        ],
+    )
     out = read_split(adapter, arxivqa, "train")
     assert out.ids == ["arxivqa/cond-mat-1912"]
     assert out.reasons == {

@@ -49,7 +49,12 @@ def test_iter_jsonl_reports_each_bad_line(tmp_path: Path) -> None:
     path = tmp_path / "lines.jsonl"
     path.write_bytes(codecs.BOM_UTF8 + b'{"id": "1"}\r\n\r\n{"id": \n"\xff"\n{"id": "\xe2\x82\xac"}')
     lines = list(iter_jsonl(path))
-    assert [(l.number, l.value) for l in lines] == [(1, {"id": "1"}), (3, None), (4, None), (5, {"id": "€"})]
+    assert [(entry.number, entry.value) for entry in lines] == [
+        (1, {"id": "1"}),
+        (3, None),
+        (4, None),
+        (5, {"id": "€"}),
+    ]
     assert lines[1].error.startswith("line 3:") and lines[2].error.startswith("line 4:")
 
 
@@ -69,9 +74,14 @@ def test_image_ref_stays_inside_the_root(tmp_path: Path) -> None:
     (tmp_path / "images").mkdir()
     (tmp_path / "images" / "a.png").write_bytes(b"png")
     assert image_ref(tmp_path, "./images/../images/a.png") == ImageRef(path="images/a.png", bytes=None)
-    for path, reason in [("../a.png", "image_outside_root"), ("/etc/hostname", "image_outside_root"),
-                         ("images/../../a.png", "image_outside_root"), ("images/\x00a.png", "image_outside_root"),
-                         ("images/b.png", "image_missing"), ("images", "image_missing")]:
+    for path, reason in [
+        ("../a.png", "image_outside_root"),
+        ("/etc/hostname", "image_outside_root"),
+        ("images/../../a.png", "image_outside_root"),
+        ("images/\x00a.png", "image_outside_root"),
+        ("images/b.png", "image_missing"),
+        ("images", "image_missing"),
+    ]:
         with pytest.raises(Malformed) as err:
             image_ref(tmp_path, path)
         assert err.value.reason == reason
@@ -97,7 +107,9 @@ def test_locate_dataset_tries_candidates_in_order_with_globs(tmp_path: Path) -> 
 def test_conversation_and_record_helpers() -> None:
     turns = [{"from": "human", "value": "Describe it.\n<image>", "extra": 1}, {"from": "gpt", "value": "A cat."}]
     assert llava_conversation(turns, has_image=True) == [
-        {"from": "human", "value": "<image>\nDescribe it."}, {"from": "gpt", "value": "A cat."}]
+        {"from": "human", "value": "<image>\nDescribe it."},
+        {"from": "gpt", "value": "A cat."},
+    ]
     assert llava_conversation(turns, has_image=False)[0] == {"from": "human", "value": "Describe it."}
     for bad, reason in [(None, "missing_field"), ("text", "wrong_type"), ([], "bad_value")]:
         with pytest.raises(Malformed) as err:
@@ -109,10 +121,23 @@ def test_conversation_and_record_helpers() -> None:
     assert join_text(" lecture ", None, " ", "solution") == "lecture\n\nsolution" and join_text(" ", None) is None
 
     adapter = REGISTRY["scienceqa"]
-    record = make_record(adapter, "7", "train", task="science", conversations=single_turn("Q?", "A", False),
-                         image=None, meta={"grade": "grade3"}, part=2)
+    record = make_record(
+        adapter,
+        "7",
+        "train",
+        task="science",
+        conversations=single_turn("Q?", "A", False),
+        image=None,
+        meta={"grade": "grade3"},
+        part=2,
+    )
     assert record.id == "scienceqa/7/2" and record.meta["native_id"] == "7" and record.meta["grade"] == "grade3"
     # A record that breaks the contract (two placeholders) becomes a reject, not an exception.
-    broken = record_or_reject(adapter, "8", lambda: make_record(
-        adapter, "8", "train", task="science", conversations=single_turn("<image> twice", "A", True), image=None))
+    broken = record_or_reject(
+        adapter,
+        "8",
+        lambda: make_record(
+            adapter, "8", "train", task="science", conversations=single_turn("<image> twice", "A", True), image=None
+        ),
+    )
     assert broken.reason == "invalid_record" and broken.id == "scienceqa/8"

@@ -58,8 +58,11 @@ def test_reasoning_questions_by_default(native: Path, read_split) -> None:
     assert out.ids == REASONING_IDS and not out.rejects
     record = out.by_id("dvqa/100000003")
     assert record.conversations == [
-        {"from": "human", "value": "<image>\nWhat is the value of the smallest bar?\n"
-         "Answer the question using a single word or phrase."},
+        {
+            "from": "human",
+            "value": "<image>\nWhat is the value of the smallest bar?\n"
+            "Answer the question using a single word or phrase.",
+        },
         {"from": "gpt", "value": "2"},
     ]
     assert record.answer == "2" and record.choices is None and record.task == "chart"
@@ -88,18 +91,21 @@ def test_question_type_and_bbox_answer_spellings_are_read(native: Path, read_spl
 def test_malformed_questions_are_counted_rejects(native: Path, read_split) -> None:
     good = _train_items(native)[2]
     without_type = {k: v for k, v in good.items() if k != "template_id"}
-    _write_train(native, [
-        good,
-        dict(without_type, question_id=1),
-        dict(good, question_id=2, template_id="colour"),
-        dict(good, question_id=3, answer=None),
-        dict(good, question_id=4, answer=7),  # a number answer is kept as text
-        dict(good, question_id=5, image="../../../../etc/passwd"),
-        dict(good, question_id=6, image="bar_train_99999999.png"),
-        dict(good, question_id=7, question=["what?"]),
-        dict(good, question_id=8, answer="  "),
-        "not an object",
-    ])
+    _write_train(
+        native,
+        [
+            good,
+            dict(without_type, question_id=1),
+            dict(good, question_id=2, template_id="colour"),
+            dict(good, question_id=3, answer=None),
+            dict(good, question_id=4, answer=7),  # a number answer is kept as text
+            dict(good, question_id=5, image="../../../../etc/passwd"),
+            dict(good, question_id=6, image="bar_train_99999999.png"),
+            dict(good, question_id=7, question=["what?"]),
+            dict(good, question_id=8, answer="  "),
+            "not an object",
+        ],
+    )
     out = read_split(adapter, native, "train")
     assert out.ids == ["dvqa/100000002", "dvqa/4"]
     assert out.by_id("dvqa/4").answer == "7"

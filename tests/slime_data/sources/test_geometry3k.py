@@ -39,8 +39,11 @@ def test_records_in_numeric_order_with_letter_answers(geometry3k: Path, read_spl
     assert out.ids == ["geometry3k/0", "geometry3k/2", "geometry3k/10"] and not out.rejects
     record = out.by_id("geometry3k/0")
     assert record.conversations == [
-        {"from": "human", "value": "<image>\nFind x.\nA. 3\nB. 4\nC. 6\nD. 8\n"
-         "Answer with the option's letter from the given choices directly."},
+        {
+            "from": "human",
+            "value": "<image>\nFind x.\nA. 3\nB. 4\nC. 6\nD. 8\n"
+            "Answer with the option's letter from the given choices directly.",
+        },
         {"from": "gpt", "value": "B"},
     ]
     assert record.answer == "B" and record.choices == ["3", "4", "6", "8"] and record.meta["answer_text"] == "4"

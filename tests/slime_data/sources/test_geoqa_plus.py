@@ -69,14 +69,28 @@ def test_internvl_layouts(
 def test_gold_answer_only_when_the_conversation_shows_it(geoqa_plus: Path, read_split) -> None:
     line = _lines(geoqa_plus)[0]
     human = line["conversations"][0]
-    _write(geoqa_plus, [
-        dict(line, id="open", conversations=[human, {"from": "gpt", "value": "130°"}]),
-        dict(line, id="worked", conversations=[human, {"from": "gpt", "value": "∵AB∥CD\n∴∠2=130°，故选C"}]),
-        dict(line, id="multi", conversations=[human, {"from": "gpt", "value": "C"}, {"from": "human", "value": "Why?"},
-                                              {"from": "gpt", "value": "Supplementary angles."}]),
-        dict(line, id="skipped-letter", conversations=[
-            {"from": "human", "value": "<image>\nQ?\nA. 1\nC. 3"}, {"from": "gpt", "value": "C"}]),
-    ])
+    _write(
+        geoqa_plus,
+        [
+            dict(line, id="open", conversations=[human, {"from": "gpt", "value": "130°"}]),
+            dict(line, id="worked", conversations=[human, {"from": "gpt", "value": "∵AB∥CD\n∴∠2=130°，故选C"}]),
+            dict(
+                line,
+                id="multi",
+                conversations=[
+                    human,
+                    {"from": "gpt", "value": "C"},
+                    {"from": "human", "value": "Why?"},
+                    {"from": "gpt", "value": "Supplementary angles."},
+                ],
+            ),
+            dict(
+                line,
+                id="skipped-letter",
+                conversations=[{"from": "human", "value": "<image>\nQ?\nA. 1\nC. 3"}, {"from": "gpt", "value": "C"}],
+            ),
+        ],
+    )
     out = read_split(adapter, geoqa_plus, "train")
     assert (out.by_id("geoqa_plus/open").answer, out.by_id("geoqa_plus/open").choices) == ("130°", None)
     assert out.by_id("geoqa_plus/worked").answer is None
@@ -87,19 +101,22 @@ def test_gold_answer_only_when_the_conversation_shows_it(geoqa_plus: Path, read_
 
 def test_malformed_lines_are_counted_rejects(geoqa_plus: Path, read_split) -> None:
     first, second = _lines(geoqa_plus)
-    _write(geoqa_plus, [
-        first,
-        dict(second, id=0),  # repeats id 0
-        '{"id": 2, "image": "images/1.png", "conversations": [{"from": "human"',
-        "",  # blank lines are skipped
-        dict(second, id=3, image="/etc/passwd"),
-        dict(second, id=4, image="images/../../../escape.png"),
-        dict(second, id=5, image="images/404.png"),
-        dict(second, id=6, image=None),
-        dict(second, id=7, conversations=[{"from": "gpt", "value": "C"}]),
-        dict(second, id=8, conversations=[]),
-        {"image": "images/1.png", "conversations": second["conversations"]},  # no id: named by its line
-    ])
+    _write(
+        geoqa_plus,
+        [
+            first,
+            dict(second, id=0),  # repeats id 0
+            '{"id": 2, "image": "images/1.png", "conversations": [{"from": "human"',
+            "",  # blank lines are skipped
+            dict(second, id=3, image="/etc/passwd"),
+            dict(second, id=4, image="images/../../../escape.png"),
+            dict(second, id=5, image="images/404.png"),
+            dict(second, id=6, image=None),
+            dict(second, id=7, conversations=[{"from": "gpt", "value": "C"}]),
+            dict(second, id=8, conversations=[]),
+            {"image": "images/1.png", "conversations": second["conversations"]},  # no id: named by its line
+        ],
+    )
     out = read_split(adapter, geoqa_plus, "train")
     assert out.ids == ["geoqa_plus/0", "geoqa_plus/line11"]
     assert out.reasons == {

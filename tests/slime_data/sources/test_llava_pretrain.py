@@ -51,8 +51,13 @@ def test_real_records_keep_their_captions_with_image_first(tmp_path: Path, excer
 
 
 def test_image_first_records_and_folders_beside_the_json(tmp_path: Path, excerpt: list[dict], read_split) -> None:
-    first = dict(excerpt[0], conversations=[
-        {"from": "human", "value": "<image>\nDescribe the image concisely."}, excerpt[0]["conversations"][1]])
+    first = dict(
+        excerpt[0],
+        conversations=[
+            {"from": "human", "value": "<image>\nDescribe the image concisely."},
+            excerpt[0]["conversations"][1],
+        ],
+    )
     out = read_split(adapter, release(tmp_path, [first], image_dir=""), "train")
     assert out.records[0].image.path == "00453/004539375.jpg"
     assert out.records[0].conversations[0]["value"] == "<image>\nDescribe the image concisely."
@@ -63,7 +68,12 @@ def test_malformed_records_are_counted_rejects(tmp_path: Path, excerpt: list[dic
     items = [
         dict(good, id="1", image="../../outside.jpg"),
         dict(good, id="2", image="00000/2.jpg", conversations="Describe it"),
-        dict(good, id="3", image="00000/3.jpg", conversations=[{"from": "system", "value": "x"}, good["conversations"][1]]),
+        dict(
+            good,
+            id="3",
+            image="00000/3.jpg",
+            conversations=[{"from": "system", "value": "x"}, good["conversations"][1]],
+        ),
         dict(good, id="4", image="00000/4.jpg", conversations=good["conversations"][:1]),
         {k: v for k, v in dict(good, id="5").items() if k != "image"},
         dict(good, id=["6"], image="00000/6.jpg"),

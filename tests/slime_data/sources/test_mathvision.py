@@ -81,9 +81,7 @@ def test_options_drawn_in_the_image_are_listed_as_letters(mathvision: Path, read
     assert record.answer == "D" and record.choices == ["A", "B", "C", "D", "E"]
 
 
-def test_placeholder_inside_a_sentence_becomes_a_reference_and_mathpix_links_go(
-    mathvision: Path, read_split
-) -> None:
+def test_placeholder_inside_a_sentence_becomes_a_reference_and_mathpix_links_go(mathvision: Path, read_split) -> None:
     record = read_split(adapter, mathvision, "test").by_id("mathvision/51")
     assert record.conversations[0]["value"] == (
         "<image>\nA die is rolled as shown.\nWhich side is opposite to the picture shown?\n"

@@ -57,14 +57,20 @@ def test_multi_turn_record_kept_as_published(tmp_path: Path, excerpt: dict, read
 
 
 def test_text_only_image_last_and_repeated_ids(tmp_path: Path, excerpt: dict, read_split) -> None:
-    image_last = dict(excerpt, conversations=[
-        {"from": "human", "value": "What are the colors of the bus in the image?\n<image>"},
-        *excerpt["conversations"][1:],
-    ])
+    image_last = dict(
+        excerpt,
+        conversations=[
+            {"from": "human", "value": "What are the colors of the bus in the image?\n<image>"},
+            *excerpt["conversations"][1:],
+        ],
+    )
     items = [excerpt, TEXT_ONLY, image_last, excerpt]
     out = read_split(adapter, data_root(tmp_path, items), "train")
     assert out.ids == [
-        "sharegpt4v/000000033471", "sharegpt4v/i6IyJda_0", "sharegpt4v/000000033471/1", "sharegpt4v/000000033471/2",
+        "sharegpt4v/000000033471",
+        "sharegpt4v/i6IyJda_0",
+        "sharegpt4v/000000033471/1",
+        "sharegpt4v/000000033471/2",
     ]
     text = out.by_id("sharegpt4v/i6IyJda_0")
     assert text.image is None and text.conversations == TEXT_ONLY["conversations"]

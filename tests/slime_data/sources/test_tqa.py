@@ -48,8 +48,11 @@ def test_diagram_questions_become_lettered_vqa(tqa: Path, read_split) -> None:
     assert out.ids == TRAIN_IDS and not out.rejects  # NDQ_000001 (no diagram) is not read
     record = out.by_id("tqa/DQ_000001")
     assert record.conversations == [
-        {"from": "human", "value": "<image>\nWhich layer is labeled B?\nA. crust\nB. mantle\nC. outer core\n"
-         "D. inner core\nAnswer with the option's letter from the given choices directly."},
+        {
+            "from": "human",
+            "value": "<image>\nWhich layer is labeled B?\nA. crust\nB. mantle\nC. outer core\n"
+            "D. inner core\nAnswer with the option's letter from the given choices directly.",
+        },
         {"from": "gpt", "value": "B"},
     ]
     assert record.answer == "B" and record.choices == ["crust", "mantle", "outer core", "inner core"]
@@ -75,13 +78,15 @@ def test_malformed_items_are_counted_rejects(tqa: Path, read_split) -> None:
     first = lessons[0]
     questions = first["questions"]["diagramQuestions"]
     good = questions["DQ_000001"]
-    questions.update({
-        "DQ_000001": dict(good, correctAnswer={"processedText": "e", "rawText": "e"}),
-        "DQ_000002": dict(good, globalID="DQ_000002", answerChoices=["crust", "mantle"]),
-        "DQ_000003": {k: v for k, v in dict(good, globalID="DQ_000003").items() if k != "beingAsked"},
-        "DQ_000004": dict(good, globalID="DQ_000004", imagePath="../../../outside.png"),
-        "DQ_000005": dict(good, globalID="DQ_000005", imagePath="question_images/missing.png"),
-    })
+    questions.update(
+        {
+            "DQ_000001": dict(good, correctAnswer={"processedText": "e", "rawText": "e"}),
+            "DQ_000002": dict(good, globalID="DQ_000002", answerChoices=["crust", "mantle"]),
+            "DQ_000003": {k: v for k, v in dict(good, globalID="DQ_000003").items() if k != "beingAsked"},
+            "DQ_000004": dict(good, globalID="DQ_000004", imagePath="../../../outside.png"),
+            "DQ_000005": dict(good, globalID="DQ_000005", imagePath="question_images/missing.png"),
+        }
+    )
     diagram = first["instructionalDiagrams"]["earth_parts_7016"]
     first["instructionalDiagrams"]["blank"] = dict(diagram, processedText=" ", rawText="")
     lessons.append({"globalID": "L_0004", "lessonName": "broken", "questions": "none"})

@@ -26,7 +26,9 @@ MMMU = CORPUS / "mmmu" / "mmmu" / "answer_dict_val.json"
 BENCHMARKS = [{"format": "mathvista", "path": str(MATHVISTA)}, {"format": "mmmu", "path": str(MMMU)}]
 
 
-def as_adapter_would(record_id: str, question: str, choices: list[str] | None = None, answer: str = "", seed: int = 0) -> Record:
+def as_adapter_would(
+    record_id: str, question: str, choices: list[str] | None = None, answer: str = "", seed: int = 0
+) -> Record:
     """A training row worded like the source adapters word them (context, lettered options, instruction)."""
     text = prompts.multiple_choice("t", question, choices) if choices else prompts.open_question("t", question)
     record = image_record(record_id, encode(chart(seed)), text, answer=answer)
@@ -47,18 +49,28 @@ def planted(mathvista: dict) -> dict[str, Record]:
     rows = {
         "spring": as_adapter_would("spring", spring, answer="1.2", seed=1),
         "spring-rewritten": as_adapter_would(
-            "spring-rewritten", "A teacher's rewrite: " + spring.split("\r\n\r\n")[1].replace("cumin", "cumin spice"), seed=2
+            "spring-rewritten",
+            "A teacher's rewrite: " + spring.split("\r\n\r\n")[1].replace("cumin", "cumin spice"),
+            seed=2,
         ),
         "angle": as_adapter_would("angle", angle["question"], angle["choices"], answer="A", seed=3),
         "nail": as_adapter_would("nail", nail, answer="2", seed=4),
         "nail-other-answer": as_adapter_would("nail-other-answer", nail, answer="5", seed=5),
-        "generic-other-answer": as_adapter_would("generic-other-answer", "What number is shown?", answer="1234", seed=6),
+        "generic-other-answer": as_adapter_would(
+            "generic-other-answer", "What number is shown?", answer="1234", seed=6
+        ),
         "mmmu-options": as_adapter_would(
-            "mmmu-options", "How many attendants are needed?", ["1 attendant", "2 attendants", "3 attendants", "4 attendants"], "B", 7
+            "mmmu-options",
+            "How many attendants are needed?",
+            ["1 attendant", "2 attendants", "3 attendants", "4 attendants"],
+            "B",
+            7,
         ),
         "mmmu-generic-options": as_adapter_would("mmmu-generic-options", "Is it true?", ["Yes", "No"], "A", 8),
         "fresh": as_adapter_would("fresh", "What is the value of item 3 in this chart?", answer="17", seed=9),
-        "fresh-mc": as_adapter_would("fresh-mc", "Which item has the largest value?", ["item 1", "item 2", "item 3"], "C", 10),
+        "fresh-mc": as_adapter_would(
+            "fresh-mc", "Which item has the largest value?", ["item 1", "item 2", "item 3"], "C", 10
+        ),
     }
     return rows
 
@@ -102,7 +114,9 @@ def test_planted_benchmark_items_are_dropped(planted: dict[str, Record], tmp_pat
     assert len(out) == len(shard_set)
 
 
-def test_workers_and_match_batches_change_nothing(planted: dict[str, Record], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_workers_and_match_batches_change_nothing(
+    planted: dict[str, Record], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(shards, "BATCH_ROWS", 1)  # a record batch per row: matching joins them into batches
     with ShardWriter(tmp_path / "set", command="test", max_shard_rows=6) as writer:  # two shard files: 6 + 4 rows
         for record in planted.values():
@@ -127,7 +141,13 @@ def test_benchmark_images_are_matched_by_perceptual_hash(tmp_path: Path) -> None
     scienceqa = tmp_path / "scienceqa" / "data" / "scienceqa"
     (scienceqa / "images" / "test" / "5").mkdir(parents=True)
     (scienceqa / "images" / "test" / "5" / "image.png").write_bytes(encode(chart(13)))
-    problem = {"question": "Which animal's legs are adapted for digging?", "choices": ["mole", "horse"], "answer": 0, "hint": "", "image": "image.png"}
+    problem = {
+        "question": "Which animal's legs are adapted for digging?",
+        "choices": ["mole", "horse"],
+        "answer": 0,
+        "hint": "",
+        "image": "image.png",
+    }
     (scienceqa / "problems.json").write_text(json.dumps({"5": problem, "6": {**problem, "image": None}}))
     (scienceqa / "pid_splits.json").write_text(json.dumps({"train": ["6"], "test": ["5"]}))
 
@@ -138,18 +158,26 @@ def test_benchmark_images_are_matched_by_perceptual_hash(tmp_path: Path) -> None
     ]
     step = Decontaminate(
         root=tmp_path,  # relative benchmark paths are taken from the build's --root
-        benchmarks=[{"format": "jsonl", "path": "bench/held_out.jsonl"}, {"format": "scienceqa", "path": "scienceqa/data/scienceqa"}],
+        benchmarks=[
+            {"format": "jsonl", "path": "bench/held_out.jsonl"},
+            {"format": "scienceqa", "path": "scienceqa/data/scienceqa"},
+        ],
     )
     drops = step.plan(shard_set_of(rows, tmp_path / "set"))
     assert set(drops) == {"t/resized-copy", "t/scienceqa-test-image"}
     assert drops["t/resized-copy"][0] == "benchmark_image:held_out" and "item q1" in drops["t/resized-copy"][1]
-    assert drops["t/scienceqa-test-image"] == ("benchmark_image:scienceqa_test", "image within 0 bits of scienceqa_test item 5")
+    assert drops["t/scienceqa-test-image"] == (
+        "benchmark_image:scienceqa_test",
+        "image within 0 bits of scienceqa_test item 5",
+    )
     assert step.stats["scienceqa_test"]["images"] == 1 and step.stats["held_out"]["rows_dropped"] == 1
 
 
 def test_exclude_and_bundled_corpus_paths(planted: dict[str, Record], tmp_path: Path) -> None:
     shard_set = shard_set_of(list(planted.values()), tmp_path / "set")
-    step = Decontaminate(benchmarks=[{"format": "mathvista", "path": "{package}/corpus/benchmarks/mathvista/data/testmini.json"}])
+    step = Decontaminate(
+        benchmarks=[{"format": "mathvista", "path": "{package}/corpus/benchmarks/mathvista/data/testmini.json"}]
+    )
     drops = step.plan(shard_set, exclude={"t/spring"})
     assert "t/spring" not in drops and "t/angle" in drops
 
@@ -157,7 +185,9 @@ def test_exclude_and_bundled_corpus_paths(planted: dict[str, Record], tmp_path: 
 def test_recipe_errors_are_one_line_and_name_the_problem(tmp_path: Path) -> None:
     recipe = BuildRecipe(name="t", sources=[], steps=[])
     with pytest.raises(ValueError, match="imgaes"):
-        build_step(StepSpec(step="decontaminate", benchmarks=[{"format": "mathvista", "path": "x", "imgaes": "y"}]), recipe)
+        build_step(
+            StepSpec(step="decontaminate", benchmarks=[{"format": "mathvista", "path": "x", "imgaes": "y"}]), recipe
+        )
     with pytest.raises(ValueError, match="format"):
         build_step(StepSpec(step="decontaminate", benchmarks=[{"format": "seedbench", "path": "x"}]), recipe)
     with pytest.raises(ValueError, match="benchmarks"):

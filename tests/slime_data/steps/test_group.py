@@ -23,15 +23,29 @@ def png(color: str) -> bytes:
 def qa(n: int, color: str, source: str = "chartqa") -> Record:
     data = png(color)
     return Record(
-        id=f"{source}/{n}", source=source, split="train", task="chart",
+        id=f"{source}/{n}",
+        source=source,
+        split="train",
+        task="chart",
         conversations=[{"from": "human", "value": f"<image>\nquestion {n}?"}, {"from": "gpt", "value": f"answer {n}"}],
-        image=ImageRef(bytes=data, path=f"{color}.png"), width=32, height=24, image_hash=content_hash(data),
-        phash=0, answer=f"answer {n}",
+        image=ImageRef(bytes=data, path=f"{color}.png"),
+        width=32,
+        height=24,
+        image_hash=content_hash(data),
+        phash=0,
+        answer=f"answer {n}",
     )
 
 
 def test_questions_about_one_image_merge_and_counts_balance(tmp_path: Path) -> None:
-    rows = [qa(0, "red"), qa(1, "blue"), qa(2, "red"), qa(3, "red"), qa(4, "green", source="dvqa"), qa(5, "red", source="dvqa")]
+    rows = [
+        qa(0, "red"),
+        qa(1, "blue"),
+        qa(2, "red"),
+        qa(3, "red"),
+        qa(4, "green", source="dvqa"),
+        qa(5, "red", source="dvqa"),
+    ]
     write_shard_set(tmp_path, rows)
     step = Group(max_turns=2)
     drops = step.plan(ShardSet(tmp_path))

@@ -29,7 +29,19 @@ def test_help_has_an_example(app: typer.Typer) -> None:
 
 
 def test_writes_the_set_and_prints_a_summary(app: typer.Typer, tmp_path: Path) -> None:
-    result = run(app, "--out", str(tmp_path / "set"), "--n", "3", "--kinds", "geometry,table", "--captions", "1", "--workers", "1")
+    result = run(
+        app,
+        "--out",
+        str(tmp_path / "set"),
+        "--n",
+        "3",
+        "--kinds",
+        "geometry,table",
+        "--captions",
+        "1",
+        "--workers",
+        "1",
+    )
     assert result.exit_code == 0, result.output
     assert "geometry" in result.output and "captions" in result.output and "wrote 3 images" in result.output
     assert sorted(p.name for p in (tmp_path / "set" / "images").iterdir()) == ["geometry", "table"]

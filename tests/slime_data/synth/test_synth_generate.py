@@ -109,7 +109,12 @@ def test_an_interrupted_run_leaves_nothing_and_keeps_the_old_set(tmp_path: Path)
 
 @pytest.mark.parametrize(
     ("fields", "message"),
-    [({"n": -1}, "greater than or equal"), ({"kinds": ()}, "at least one"), ({"kinds": ("chart", "chart")}, "repeat"), ({"kinds": ("maps",)}, "chart")],
+    [
+        ({"n": -1}, "greater than or equal"),
+        ({"kinds": ()}, "at least one"),
+        ({"kinds": ("chart", "chart")}, "repeat"),
+        ({"kinds": ("maps",)}, "chart"),
+    ],
 )
 def test_config_is_validated(fields: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):

@@ -54,7 +54,9 @@ def test_every_question_becomes_a_valid_record(synth_dir: Path, questions: list[
         if native["choices"]:
             letter = "ABCDEFGH"[native["choices"].index(native["answer"])]
             assert gpt["value"] == record.answer == letter and record.choices == native["choices"]
-            assert human["value"] == "<image>\n" + prompts.multiple_choice("synth", native["question"], native["choices"])
+            assert human["value"] == "<image>\n" + prompts.multiple_choice(
+                "synth", native["question"], native["choices"]
+            )
             assert f"\n{letter}. {native['answer']}\n" in human["value"]
         else:
             assert gpt["value"] == record.answer == native["answer"] and record.choices is None

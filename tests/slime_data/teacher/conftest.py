@@ -76,14 +76,22 @@ FAST_SETTINGS: dict[str, Any] = {
     "max_image_side": 64,
     "thumbnail_side": 32,
     "limits": {"concurrency": 4, "rpm": None, "tpm": None},
-    "retry": {"max_attempts": 4, "backoff_base_s": 0.01, "backoff_max_s": 0.05, "timeout_s": 5.0, "malformed_retries": 2},
+    "retry": {
+        "max_attempts": 4,
+        "backoff_base_s": 0.01,
+        "backoff_max_s": 0.05,
+        "timeout_s": 5.0,
+        "malformed_retries": 2,
+    },
 }
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in override.items():
-        merged[key] = _merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+        merged[key] = (
+            _merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+        )
     return merged
 
 
@@ -126,7 +134,9 @@ def rationale_reply(request: ReceivedRequest, final_answer: str | None = None, *
     """A correct rationale for the gold answer in the prompt (or ``final_answer`` if given)."""
     gold = gold_in_prompt(request)
     final = gold if final_answer is None else final_answer
-    content = json.dumps({"reasoning": f"Reading the chart, the bar is {final}. So the answer is {final}.", "final_answer": final})
+    content = json.dumps(
+        {"reasoning": f"Reading the chart, the bar is {final}. So the answer is {final}.", "final_answer": final}
+    )
     return ScriptedReply(content=content, **kwargs)
 
 

@@ -46,8 +46,19 @@ def teach(tmp_path: Path, teacher_config):
 
     def invoke(input_dir: Path, out: Path, server_url: str, *extra: str, cache: Path | None = None):
         args = [
-            "teach", str(input_dir), "--out", str(out), "--mode", "rationale", "--base-url", server_url,
-            "--config", str(config), "--cache", str(cache or tmp_path / "cache.sqlite"), *extra,
+            "teach",
+            str(input_dir),
+            "--out",
+            str(out),
+            "--mode",
+            "rationale",
+            "--base-url",
+            server_url,
+            "--config",
+            str(config),
+            "--cache",
+            str(cache or tmp_path / "cache.sqlite"),
+            *extra,
         ]
         return CliRunner().invoke(app, args)
 
@@ -55,10 +66,14 @@ def teach(tmp_path: Path, teacher_config):
 
 
 def shard_bytes(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.glob("data-*.arrow"))} | {"rejects": (folder / "rejects.jsonl").read_bytes()}
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("data-*.arrow"))} | {
+        "rejects": (folder / "rejects.jsonl").read_bytes()
+    }
 
 
-def test_teach_writes_a_valid_shard_set_with_usage_in_the_manifest(serve, shard_input, teach, tmp_path, rationale_teacher):
+def test_teach_writes_a_valid_shard_set_with_usage_in_the_manifest(
+    serve, shard_input, teach, tmp_path, rationale_teacher
+):
     server = serve(rationale_teacher)
     out = tmp_path / "out"
     result = teach(shard_input(4), out, server.url)
@@ -118,10 +133,25 @@ def test_kill_9_mid_run_then_rerun_sends_no_request_twice_and_gives_the_same_byt
     source, out, cache = shard_input(n), tmp_path / "out", tmp_path / "cache.sqlite"
     config = teacher_config(limits={"concurrency": 1})
     command = [
-        sys.executable, "-m", "slime_data.cli.main", "teach", str(source), "--out", str(out), "--mode", "rationale",
-        "--base-url", server.url, "--config", str(config), "--cache", str(cache),
+        sys.executable,
+        "-m",
+        "slime_data.cli.main",
+        "teach",
+        str(source),
+        "--out",
+        str(out),
+        "--mode",
+        "rationale",
+        "--base-url",
+        server.url,
+        "--config",
+        str(config),
+        "--cache",
+        str(cache),
     ]
-    process = subprocess.Popen(command, cwd=REPO_ROOT, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        command, cwd=REPO_ROOT, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     deadline = time.monotonic() + 60
     while len(server.requests) <= killed_at and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.02)
@@ -136,7 +166,7 @@ def test_kill_9_mid_run_then_rerun_sends_no_request_twice_and_gives_the_same_byt
 
     result = teach(source, out, server.url, "--concurrency", "1", cache=cache)
     assert result.exit_code == 0, result.output
-    second_run = [bar_of(request) for request in server.requests[len(first_run):]]
+    second_run = [bar_of(request) for request in server.requests[len(first_run) :]]
     # Only the request that was in flight at the kill is asked again; nothing answered is.
     assert second_run == list(range(killed_at, n))
 
@@ -159,8 +189,18 @@ def test_ctrl_c_while_a_request_is_in_flight_stops_at_once_and_a_rerun_resumes(
     source, out, cache = shard_input(n), tmp_path / "out", tmp_path / "cache.sqlite"
     config = teacher_config(limits={"concurrency": 1})
     command = slime_data_command(
-        "teach", str(source), "--out", str(out), "--mode", "rationale", "--base-url", server.url,
-        "--config", str(config), "--cache", str(cache),
+        "teach",
+        str(source),
+        "--out",
+        str(out),
+        "--mode",
+        "rationale",
+        "--base-url",
+        server.url,
+        "--config",
+        str(config),
+        "--cache",
+        str(cache),
     )
     in_flight = lambda process: len(server.requests) > stuck_at  # noqa: E731  (the held request was sent)
     try:
@@ -179,7 +219,9 @@ def all_bytes_under(folder: Path, skip: set[Path]) -> list[tuple[Path, bytes]]:
     return [(p, p.read_bytes()) for p in folder.rglob("*") if p.is_file() and p not in skip]
 
 
-def test_the_api_key_is_never_written_anywhere(serve, shard_input, tmp_path, planted_key, monkeypatch, rationale_teacher):
+def test_the_api_key_is_never_written_anywhere(
+    serve, shard_input, tmp_path, planted_key, monkeypatch, rationale_teacher
+):
     """The server echoes the key in an error, a malformed reply and a valid reply; the key comes
     from a config file. Every output file, the cache (with its WAL) and the console are clean."""
     monkeypatch.delenv("OPENAI_API_KEY")
@@ -212,8 +254,20 @@ def test_the_api_key_is_never_written_anywhere(serve, shard_input, tmp_path, pla
 
     server = serve(script)
     out, cache = tmp_path / "out", tmp_path / "cache" / "teacher.sqlite"
-    args = ["teach", str(shard_input(4)), "--out", str(out), "--mode", "rationale", "--base-url", server.url,
-            "--config", str(config), "--cache", str(cache)]
+    args = [
+        "teach",
+        str(shard_input(4)),
+        "--out",
+        str(out),
+        "--mode",
+        "rationale",
+        "--base-url",
+        server.url,
+        "--config",
+        str(config),
+        "--cache",
+        str(cache),
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     rejects = [json.loads(line) for line in (out / "rejects.jsonl").read_text().splitlines()]
@@ -223,8 +277,20 @@ def test_the_api_key_is_never_written_anywhere(serve, shard_input, tmp_path, pla
     unauthorised = serve(lambda request: ScriptedReply(status=401, body=error_body(f"bad key {planted_key}")))
     refused = CliRunner().invoke(
         app,
-        ["teach", str(shard_input(2)), "--out", str(tmp_path / "out401"), "--mode", "rationale",
-         "--base-url", unauthorised.url, "--config", str(config), "--cache", str(cache.with_name("other.sqlite"))],
+        [
+            "teach",
+            str(shard_input(2)),
+            "--out",
+            str(tmp_path / "out401"),
+            "--mode",
+            "rationale",
+            "--base-url",
+            unauthorised.url,
+            "--config",
+            str(config),
+            "--cache",
+            str(cache.with_name("other.sqlite")),
+        ],
     )
     assert refused.exit_code == 2 and "HTTP 401" in refused.output
 
@@ -242,22 +308,42 @@ def test_qa_and_verify_through_the_command(serve, tmp_path, teacher_config, reco
         if "Proposed solution" in request.user_text:
             wrong = "corner 1" in request.user_text
             return ScriptedReply(content=json.dumps({"verdict": "wrong" if wrong else "correct", "reason": "checked"}))
-        items = [{"question": f"What is written in corner {n}?", "answer": str(7 + n), "rationale": f"It reads {7 + n}."} for n in range(2)]
+        items = [
+            {"question": f"What is written in corner {n}?", "answer": str(7 + n), "rationale": f"It reads {7 + n}."}
+            for n in range(2)
+        ]
         return ScriptedReply(content=json.dumps({"questions": items}))
 
     server = serve(teacher)
     source = tmp_path / "hires"
     write_shard_set(source, [records(0, size=(900, 700)), records(1, size=(300, 300))], command="test")
     common = ["--base-url", server.url, "--config", str(teacher_config()), "--cache", str(tmp_path / "cache.sqlite")]
-    qa = CliRunner().invoke(app, ["teach", str(source), "--out", str(tmp_path / "qa"), "--mode", "qa", "--questions", "2",
-                                   "--thumbnail-check", "--min-short-side", "600", *common])
+    qa = CliRunner().invoke(
+        app,
+        [
+            "teach",
+            str(source),
+            "--out",
+            str(tmp_path / "qa"),
+            "--mode",
+            "qa",
+            "--questions",
+            "2",
+            "--thumbnail-check",
+            "--min-short-side",
+            "600",
+            *common,
+        ],
+    )
     assert qa.exit_code == 0, qa.output
     assert [record.id for record in ShardSet(tmp_path / "qa")] == ["chartqa/0", "chartqa/0/qa-1", "chartqa/1"]
     manifest = ShardSet(tmp_path / "qa").manifest
     assert manifest["steps"][0] == {"step": "teacher", "in": 2, "out": 3, "rejected": 1}
     assert manifest["rejects"]["by_step"] == {"teacher": {"teacher_qa_thumbnail_answerable": 1}}
 
-    verify = CliRunner().invoke(app, ["teach", str(tmp_path / "qa"), "--out", str(tmp_path / "verified"), "--mode", "verify", *common])
+    verify = CliRunner().invoke(
+        app, ["teach", str(tmp_path / "qa"), "--out", str(tmp_path / "verified"), "--mode", "verify", *common]
+    )
     assert verify.exit_code == 0, verify.output
     assert [record.id for record in ShardSet(tmp_path / "verified")] == ["chartqa/0", "chartqa/1"]
     assert ShardSet(tmp_path / "verified").manifest["rejects"]["by_step"] == {"teacher": {"teacher_verify_wrong": 1}}

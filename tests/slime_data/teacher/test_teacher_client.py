@@ -29,7 +29,9 @@ from slime_data.teacher.testing import ReceivedRequest, ScriptedReply, error_bod
 def step_for(teacher_config, tmp_path):
     def make(server_url: str, settings: dict | None = None, **params) -> TeacherStep:
         params.setdefault("mode", "rationale")
-        return TeacherStep(config=teacher_config(**(settings or {})), base_url=server_url, cache=tmp_path / "cache.sqlite", **params)
+        return TeacherStep(
+            config=teacher_config(**(settings or {})), base_url=server_url, cache=tmp_path / "cache.sqlite", **params
+        )
 
     return make
 
@@ -128,7 +130,10 @@ def test_a_server_that_keeps_failing_stops_the_run_instead_of_rejecting_rows(ser
 def test_401_stops_at_once_and_the_echoed_key_is_redacted(serve, step_for, records, planted_key):
     server = serve(
         lambda request: ScriptedReply(
-            status=401, body=error_body(f"Incorrect API key provided: {request.headers['authorization'][7:]}", "invalid_request_error")
+            status=401,
+            body=error_body(
+                f"Incorrect API key provided: {request.headers['authorization'][7:]}", "invalid_request_error"
+            ),
         )
     )
     with pytest.raises(TeacherError) as caught:
@@ -178,14 +183,20 @@ def test_malformed_replies_are_re_asked_then_rejected_with_the_raw_text(serve, s
 def test_a_refusal_is_a_counted_reject_without_retries(serve, step_for, records):
     server = serve(lambda request: ScriptedReply(content=None, refusal="I can't help with that."))
     out = list(step_for(server.url).run([records(0)]))
-    assert isinstance(out[0], Reject) and out[0].reason == "teacher_refusal" and out[0].detail == "I can't help with that."
+    assert (
+        isinstance(out[0], Reject) and out[0].reason == "teacher_refusal" and out[0].detail == "I can't help with that."
+    )
     assert len(server.requests) == 1
 
 
-def test_a_server_without_response_format_falls_back_to_the_prompt_and_parser(serve, step_for, records, rationale_teacher):
+def test_a_server_without_response_format_falls_back_to_the_prompt_and_parser(
+    serve, step_for, records, rationale_teacher
+):
     def script(request: ReceivedRequest) -> ScriptedReply:
         if "response_format" in request.body:
-            return ScriptedReply(status=400, body=error_body("Unknown parameter: 'response_format'.", "invalid_request_error"))
+            return ScriptedReply(
+                status=400, body=error_body("Unknown parameter: 'response_format'.", "invalid_request_error")
+            )
         reply = rationale_teacher(request)
         reply.content = f"Here is the JSON you asked for:\n```json\n{reply.content}\n```\nHope it helps!"
         return reply
@@ -290,7 +301,13 @@ def test_max_cost_is_a_ceiling_at_any_concurrency(serve, step_for, records, rati
 
 def test_max_cost_needs_a_price(teacher_config):
     with pytest.raises(ValueError, match="price"):
-        TeacherStep(mode="rationale", model="my-local-model", base_url="http://127.0.0.1:1/v1", max_cost_usd=1.0, config=teacher_config())
+        TeacherStep(
+            mode="rationale",
+            model="my-local-model",
+            base_url="http://127.0.0.1:1/v1",
+            max_cost_usd=1.0,
+            config=teacher_config(),
+        )
 
 
 # -- cache ---------------------------------------------------------------------------------------
@@ -321,9 +338,15 @@ def test_cache_key_uses_the_image_hash_and_everything_that_decides_the_answer(tm
     assert key(image=png(50, 40, seed=1)) != base
     assert key(question="other") != base
     assert key(config=config.model_copy(update={"model": "gpt-4o-mini"})) != base
-    assert key(config=config.model_copy(update={"sampling": config.sampling.model_copy(update={"temperature": 0.7})})) != base
+    assert (
+        key(config=config.model_copy(update={"sampling": config.sampling.model_copy(update={"temperature": 0.7})}))
+        != base
+    )
     assert key(config=config.model_copy(update={"max_image_side": 128})) != base
-    assert key(prompt=load_prompt("rationale.v1", "rationale").__class__(**{**prompt.__dict__, "sha256": "0" * 64})) != base
+    assert (
+        key(prompt=load_prompt("rationale.v1", "rationale").__class__(**{**prompt.__dict__, "sha256": "0" * 64}))
+        != base
+    )
     # Not part of the key: where the server is, or the key used to reach it.
     assert key(config=config.model_copy(update={"base_url": "http://elsewhere:1/v1"})) == base
 

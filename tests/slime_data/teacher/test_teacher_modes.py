@@ -32,7 +32,9 @@ def decoded_image(url: str) -> Image.Image:
 @pytest.fixture
 def step_for(teacher_config, tmp_path):
     def make(server, settings: dict | None = None, **params) -> TeacherStep:
-        return TeacherStep(config=teacher_config(**(settings or {})), base_url=server.url, cache=tmp_path / "cache.sqlite", **params)
+        return TeacherStep(
+            config=teacher_config(**(settings or {})), base_url=server.url, cache=tmp_path / "cache.sqlite", **params
+        )
 
     return make
 
@@ -40,7 +42,9 @@ def step_for(teacher_config, tmp_path):
 # -- rationale -------------------------------------------------------------------------------
 
 
-def test_rationale_fills_the_column_in_input_order_with_provenance(serve, step_for, records, rationale_teacher, planted_key):
+def test_rationale_fills_the_column_in_input_order_with_provenance(
+    serve, step_for, records, rationale_teacher, planted_key
+):
     delays = random.Random(0)
 
     # Random latency: later records often finish first; the output must still be in input order.
@@ -108,7 +112,11 @@ def qa_teacher(request: ReceivedRequest) -> ScriptedReply:
     if "Answer each question" in request.user_text:  # the thumbnail check
         return ScriptedReply(content=json.dumps({"answers": ["unanswerable", "41", "unanswerable"]}))
     questions = [
-        {"question": f"What is the small number in corner {n}?", "answer": str(40 + n), "rationale": f"The tiny label reads {40 + n}."}
+        {
+            "question": f"What is the small number in corner {n}?",
+            "answer": str(40 + n),
+            "rationale": f"The tiny label reads {40 + n}.",
+        }
         for n in range(3)
     ]
     return ScriptedReply(content=json.dumps({"questions": questions}))
@@ -186,7 +194,10 @@ def test_qa_asks_once_per_distinct_image(serve, step_for, records):
 def test_verify_drops_rationales_the_judge_flags(serve, step_for, records):
     def judge(request: ReceivedRequest) -> ScriptedReply:
         wrong = "subtracts" in request.user_text
-        verdict = {"verdict": "wrong" if wrong else "correct", "reason": "It subtracts instead of adding." if wrong else "Every step checks out."}
+        verdict = {
+            "verdict": "wrong" if wrong else "correct",
+            "reason": "It subtracts instead of adding." if wrong else "Every step checks out.",
+        }
         return ScriptedReply(content=json.dumps(verdict))
 
     server = serve(judge)
@@ -207,9 +218,11 @@ def test_verify_drops_rationales_the_judge_flags(serve, step_for, records):
 
 def test_verify_after_rationale_keeps_both_provenances(serve, step_for, records, rationale_teacher):
     server = serve(
-        lambda request: ScriptedReply(content=json.dumps({"verdict": "correct", "reason": "ok"}))
-        if "Proposed solution" in request.user_text
-        else rationale_teacher(request)
+        lambda request: (
+            ScriptedReply(content=json.dumps({"verdict": "correct", "reason": "ok"}))
+            if "Proposed solution" in request.user_text
+            else rationale_teacher(request)
+        )
     )
     with_rationale = run_step(step_for(server, mode="rationale"), [records(0)])
     verified = run_step(step_for(server, mode="verify"), with_rationale)

@@ -70,7 +70,9 @@ def test_public_settings_hold_no_key_and_urls_cannot_hold_credentials(tmp_path: 
     assert public["base_url"] == "http://127.0.0.1:8000/v1"
     assert public["price_per_million_tokens"] == {"input": 2.5, "output": 10.0}
     with pytest.raises(ValueError, match="must not hold credentials"):
-        load_teacher_config(overrides={"base_url": f"https://user:{planted_key}@llm.example.com/v1"}).resolved_base_url()
+        load_teacher_config(
+            overrides={"base_url": f"https://user:{planted_key}@llm.example.com/v1"}
+        ).resolved_base_url()
     monkeypatch.setenv("OPENAI_BASE_URL", "127.0.0.1:8000")
     with pytest.raises(ValueError, match="not an http"):
         load_teacher_config().resolved_base_url()
@@ -280,5 +282,5 @@ def test_the_session_lives_on_the_loop_thread():
     async def work(state, item):
         return state["opened"], threading.current_thread().name
 
-    (opened, ran), = list(ordered_map([1], work, session, window=1))
+    ((opened, ran),) = list(ordered_map([1], work, session, window=1))
     assert opened == ran == "slime-teacher-loop"

@@ -59,20 +59,34 @@ def test_list_and_one_line_errors(tmp_path: Path, checkpoint: Path) -> None:
     assert "--root" in missing_root.output and "is not a folder" in missing_root.output
 
     (tmp_path / "root").mkdir()
-    missing = runner.invoke(app, ["eval", "--model", str(checkpoint), "--root", str(tmp_path / "root"),
-                                  "--benchmarks", "gqa", "--out", str(tmp_path / "out")])
+    missing = runner.invoke(
+        app,
+        [
+            "eval",
+            "--model",
+            str(checkpoint),
+            "--root",
+            str(tmp_path / "root"),
+            "--benchmarks",
+            "gqa",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+    )
     assert missing.exit_code == 2 and len(missing.output.strip().splitlines()) == 1, missing.output
     assert "gqa:" in missing.output and "testdev_balanced_questions.json" in missing.output
 
-    unknown = runner.invoke(app, ["eval", "--model", str(checkpoint), "--root", str(tmp_path / "root"),
-                                  "--benchmarks", "seedbench"])
+    unknown = runner.invoke(
+        app, ["eval", "--model", str(checkpoint), "--root", str(tmp_path / "root"), "--benchmarks", "seedbench"]
+    )
     assert unknown.exit_code == 2 and "unknown benchmark(s) seedbench" in unknown.output
 
 
 def test_embedded_default(tmp_path: Path, checkpoint: Path) -> None:
     out = tmp_path / "out"
-    result = CliRunner().invoke(app, ["eval", "--model", str(checkpoint), "--out", str(out), "--limit", "3",
-                                      "--max-new-tokens", "4"])
+    result = CliRunner().invoke(
+        app, ["eval", "--model", str(checkpoint), "--out", str(out), "--limit", "3", "--max-new-tokens", "4"]
+    )
     assert result.exit_code == 0, result.output
     results = json.loads((out / "results.json").read_text())
     assert sorted(results["benchmarks"]) == ["scienceqa_img", "synth_heldout"]
@@ -87,8 +101,24 @@ def test_kill_9_mid_benchmark_then_rerun_gives_the_same_results(tmp_path: Path, 
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
 
     def command(out: Path) -> list[str]:
-        return [sys.executable, "-c", CLI, "eval", "--model", str(checkpoint), "--root", str(root), "--benchmarks",
-                "mme,pope", "--batch", "1", "--max-new-tokens", "12", "--out", str(out)]
+        return [
+            sys.executable,
+            "-c",
+            CLI,
+            "eval",
+            "--model",
+            str(checkpoint),
+            "--root",
+            str(root),
+            "--benchmarks",
+            "mme,pope",
+            "--batch",
+            "1",
+            "--max-new-tokens",
+            "12",
+            "--out",
+            str(out),
+        ]
 
     killed = tmp_path / "killed"
     process = subprocess.Popen(command(killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

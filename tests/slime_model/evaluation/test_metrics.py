@@ -80,9 +80,12 @@ def test_pope_and_mme() -> None:
     assert scores["f1"] == pytest.approx(80.0) and scores["accuracy"] == 75.0 and scores["yes_ratio"] == 75.0
     assert mme_answer("Yes, it is.") == "yes" and mme_answer("Nope") == "no" and mme_answer("maybe") == "other"
     rows = [  # count: image a both right, image b one right -> acc 3/4, acc+ 1/2 -> 75 + 50
-        ("count", "a", "Yes", "Yes"), ("count", "a", "No", "No"),
-        ("count", "b", "Yes", "Yes"), ("count", "b", "Yes", "No"),
-        ("code_reasoning", "c", "No", "Yes"), ("code_reasoning", "c", "No", "No"),  # 50 + 0
+        ("count", "a", "Yes", "Yes"),
+        ("count", "a", "No", "No"),
+        ("count", "b", "Yes", "Yes"),
+        ("count", "b", "Yes", "No"),
+        ("code_reasoning", "c", "No", "Yes"),
+        ("code_reasoning", "c", "No", "No"),  # 50 + 0
     ]
     scores = mme_scores(rows)
     assert scores["count"] == 125.0 and scores["perception"] == 125.0 and scores["cognition"] == 50.0
@@ -97,8 +100,12 @@ def test_scorers_on_items() -> None:
         (item("1000001", "B", ["y", "x"], circular_group="1"), "A"),
     ]
     assert SCORERS["mmbench_circular"](pairs) == {"circular_accuracy": 0.0, "accuracy": 50.0}
-    pope = [(item("a", "yes", split="random"), "Yes"), (item("b", "no", split="random"), "No"),
-            (item("c", "yes", split="adversarial"), "No"), (item("d", "no", split="adversarial"), "No")]
+    pope = [
+        (item("a", "yes", split="random"), "Yes"),
+        (item("b", "no", split="random"), "No"),
+        (item("c", "yes", split="adversarial"), "No"),
+        (item("d", "no", split="adversarial"), "No"),
+    ]
     values = SCORERS["yes_no"](pope)
     assert values["accuracy"] == 75.0 and values["random_f1"] == 100.0 and values["adversarial_f1"] == 0.0
     exact = [(item("1", "12"), "12"), (item("2", "12"), "7"), (item("3", "B", ["a", "b"]), "b")]
@@ -111,23 +118,51 @@ def test_scorers_on_items() -> None:
 # answer processor and TextVQAAccuracyEvaluator of LLaVA's m4c_evaluator.py, and MMMU's
 # eval/eval_utils.py (parse_open_response + eval_open, parse_multi_choice_response).
 OFFICIAL_VQA_NORMALISED = {
-    "It's the man's hat!": "it 's man 's hat", "Dr. Pepper": "dr pepper", "a/b test": "b test", "(left)": "left",
-    "whats up?": "what's up", "coca-cola": "coca cola", "12:30": "12:30", "it is 3 o'clock": "it is 3 o'clock",
-    "e.g. this": "eg this", "yes, it is": "yes it is", "3.5": "3.5",
+    "It's the man's hat!": "it 's man 's hat",
+    "Dr. Pepper": "dr pepper",
+    "a/b test": "b test",
+    "(left)": "left",
+    "whats up?": "what's up",
+    "coca-cola": "coca cola",
+    "12:30": "12:30",
+    "it is 3 o'clock": "it is 3 o'clock",
+    "e.g. this": "eg this",
+    "yes, it is": "yes it is",
+    "3.5": "3.5",
 }
-TEXTVQA_GOLD = ["nous les gosses", "dakota", "clos culombu", "dakota digital", "dakota", "dakota", "dakota digital",
-                "dakota digital", "dakota", "dakota"]
+TEXTVQA_GOLD = [
+    "nous les gosses",
+    "dakota",
+    "clos culombu",
+    "dakota digital",
+    "dakota",
+    "dakota",
+    "dakota digital",
+    "dakota digital",
+    "dakota",
+    "dakota",
+]
 OFFICIAL_TEXTVQA_SCORES = {
-    "Dakota": 1.0, "dakota digital": 0.9, "nous les gosses": 0.3, "Dakota Digital.": 0.9, "canon": 0.0,
+    "Dakota": 1.0,
+    "dakota digital": 0.9,
+    "nous les gosses": 0.3,
+    "Dakota Digital.": 0.9,
+    "canon": 0.0,
 }
 OFFICIAL_MMMU_OPEN = [
-    ("x = 1,234", "1234", True), ("The speed is 3.0e8 m/s", "300000000", True),
-    ("Therefore the answer is 10", "1", False), ("The answer is A", "a", True),
+    ("x = 1,234", "1234", True),
+    ("The speed is 3.0e8 m/s", "300000000", True),
+    ("Therefore the answer is 10", "1", False),
+    ("The answer is A", "a", True),
     ("It is 0.5. So the probability is 1/2", "0.5", False),  # lower-cased first: one sentence, tail "1/2"
-    ("12", "12.0", True), ("answer is ", "7", False), ("The total cost is $1,500.50 dollars", "1500.5", False),
+    ("12", "12.0", True),
+    ("answer is ", "7", False),
+    ("The total cost is $1,500.50 dollars", "1500.5", False),
 ]
 OFFICIAL_MMMU_CHOICE = {
-    "A or C? I pick C": "C", "The answer is B.": "B", "Answer: (D) 4 attendants because 4 > 3 attendants": "D",
+    "A or C? I pick C": "C",
+    "The answer is B.": "B",
+    "Answer: (D) 4 attendants because 4 > 3 attendants": "D",
 }
 
 

@@ -32,8 +32,10 @@ def test_prompts_render_as_the_released_scripts() -> None:
     specs = load_benchmarks()
     item = BenchmarkItem("1", "Which is a mammal?", context="Look at the picture.", choices=["cat", "crow"], gold="A")
     text, prompt, name = render_prompt(specs["scienceqa_img"], item)
-    assert text == ("Context: Look at the picture.\nWhich is a mammal?\nA. cat\nB. crow\n"
-                    "Answer with the option's letter from the given choices directly.")
+    assert text == (
+        "Context: Look at the picture.\nWhich is a mammal?\nA. cat\nB. crow\n"
+        "Answer with the option's letter from the given choices directly."
+    )
     assert (name, prompt.version) == ("multiple_choice_context", 1)
     text, _, _ = render_prompt(specs["mmbench_cn"], item)
     assert text.startswith("Look at the picture.\nWhich is a mammal?\nA. cat") and text.endswith("请直接回答选项字母。")
@@ -51,8 +53,10 @@ def test_circular_copies() -> None:
     assert [c.choices for c in copies] == [["red", "green", "blue"], ["green", "blue", "red"], ["blue", "red", "green"]]
     assert [c.gold for c in copies] == ["C", "B", "A"]  # "blue" wherever it moved
     assert {c.meta["circular_group"] for c in copies} == {"5"} and copies[1].meta["category"] == "color"
-    already = [BenchmarkItem("0", "q", choices=["a", "b"], gold="A", meta={"circular_group": "0"}),
-               BenchmarkItem("1000000", "q", choices=["b", "a"], gold="B", meta={"circular_group": "0"})]
+    already = [
+        BenchmarkItem("0", "q", choices=["a", "b"], gold="A", meta={"circular_group": "0"}),
+        BenchmarkItem("1000000", "q", choices=["b", "a"], gold="B", meta={"circular_group": "0"}),
+    ]
     assert circular_copies(already) == already  # the release's own copies are kept as they are
 
 
@@ -72,8 +76,14 @@ def test_mmmu_reads_the_validation_split_of_the_hugging_face_layout(tmp_path: Pa
     folder = tmp_path / "mmmu" / "Art"
     folder.mkdir(parents=True)
     for split in ("dev", "validation"):
-        row = {"id": f"{split}_Art_1", "question": "<image 1> Which style?", "options": "['Baroque', 'Gothic']",
-               "answer": "B", "question_type": "multiple-choice", "image_1": {"bytes": image_bytes(1), "path": None}}
+        row = {
+            "id": f"{split}_Art_1",
+            "question": "<image 1> Which style?",
+            "options": "['Baroque', 'Gothic']",
+            "answer": "B",
+            "question_type": "multiple-choice",
+            "image_1": {"bytes": image_bytes(1), "path": None},
+        }
         pq.write_table(pa.Table.from_pylist([row]), folder / f"{split}-00000-of-00001.parquet")
     (item,) = read_for_eval(load_benchmarks()["mmmu"], tmp_path / "mmmu")
     assert item.item_id == "validation_Art_1" and item.choices == ["Baroque", "Gothic"] and item.gold == "B"

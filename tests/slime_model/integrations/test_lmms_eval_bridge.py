@@ -120,8 +120,11 @@ def test_lmms_eval_scores_the_answers_generate_batch_gives(bridge, checkpoint, p
         model,
         processor,
         [
-            GenerationRequest([{"from": "human", "value": f"<image>\n{row['question']}{POPE_SUFFIX}"}],
-                              [row["image"].convert("RGB")], max_new_tokens=6)
+            GenerationRequest(
+                [{"from": "human", "value": f"<image>\n{row['question']}{POPE_SUFFIX}"}],
+                [row["image"].convert("RGB")],
+                max_new_tokens=6,
+            )
             for row in dataset
         ],
     )
@@ -138,15 +141,25 @@ def test_generate_until_answers_in_request_order_whatever_the_batch(bridge):
         0: [{"role": "user", "content": [{"type": "image", "url": images[0]}, {"type": "text", "text": "Colour?"}]}],
         1: [{"role": "user", "content": [{"type": "text", "text": "Count the bars in the chart on the left."}]}],
         2: [
-            {"role": "user", "content": [{"type": "image", "url": images[0]}, {"type": "text", "text": "And here?"},
-                                         {"type": "image", "url": images[1]}]},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image", "url": images[0]},
+                    {"type": "text", "text": "And here?"},
+                    {"type": "image", "url": images[1]},
+                ],
+            },
         ],
     }
     bridge.task_dict = {"excerpt": {"test": docs}}
     gen_kwargs = {"max_new_tokens": 7, "temperature": 0, "do_sample": False, "until": ["\n\n"]}
     instances = [
-        Instance("generate_until", ("", lambda doc: doc, dict(gen_kwargs), doc_id, "excerpt", "test"), doc_id,
-                 {"task": "excerpt", "doc_id": doc_id, "repeats": 1})
+        Instance(
+            "generate_until",
+            ("", lambda doc: doc, dict(gen_kwargs), doc_id, "excerpt", "test"),
+            doc_id,
+            {"task": "excerpt", "doc_id": doc_id, "repeats": 1},
+        )
         for doc_id in docs
     ]
     answers = bridge.generate_until(instances)

@@ -12,9 +12,15 @@ from tests.slime_model.training.training_helpers import build_mix, interrupted_r
 
 @pytest.fixture(scope="session")
 def tiny_mix(tmp_path_factory) -> Path:
-    """manifests/mix.json of 16 caption rows (pretrain) and 24 VQA rows (sft, every 5th text-only, one corrupt image)."""
+    """manifests/mix.json of 16 caption rows (pretrain) and 24 VQA rows (sft, every 5th text-only, one corrupt
+    image)."""
     root = tmp_path_factory.mktemp("mix")
-    return build_mix(root, synthetic_records("captions", 16), synthetic_records("vqa", 24, text_only_every=5, corrupt=(7,)), rows_per_shard=8)
+    return build_mix(
+        root,
+        synthetic_records("captions", 16),
+        synthetic_records("vqa", 24, text_only_every=5, corrupt=(7,)),
+        rows_per_shard=8,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from tests.slime_model.training.training_helpers import write_recipe
 from typer.testing import CliRunner
 
 from slime_model.cli import app
+from tests.slime_model.training.training_helpers import write_recipe
 
 runner = CliRunner()
 
@@ -40,5 +40,7 @@ def test_a_bad_recipe_names_the_key(tiny_mix, tmp_path):
 def test_generate_rejects_an_unreadable_image(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     (tmp_path / "img.png").write_bytes(b"not a png")
-    result = runner.invoke(app, ["generate", "--model", str(tmp_path), "--image", str(tmp_path / "img.png"), "--prompt", "hi"])
+    result = runner.invoke(
+        app, ["generate", "--model", str(tmp_path), "--image", str(tmp_path / "img.png"), "--prompt", "hi"]
+    )
     assert result.exit_code == 2 and "--image" in result.output

@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from tests.slime_model.training.training_helpers import color_png, synthetic_records
 
 from slime_data.mix.manifest import load_mix_manifest
 from slime_data.shards import ShardSet
@@ -14,6 +13,7 @@ from slime_model.merging import IGNORE_INDEX
 from slime_model.training.collate import Collator
 from slime_model.training.data import EpochOrder, RankSlice, StageStream, make_loader
 from slime_model.training.recipe import DataSpec
+from tests.slime_model.training.training_helpers import color_png, synthetic_records
 
 SPEC = DataSpec(shuffle=True, shuffle_buffer=8, num_workers=0)
 
@@ -43,7 +43,9 @@ def test_ranks_read_disjoint_slices_and_drop_only_the_last_partial_global_batch(
         layout = RankSlice((9, 9, 8), micro_batch=2, world_size=3, rank=rank)
         stream = StageStream(None, layout, spec, (0, 1), start=0, stop=layout.micro_batches_per_epoch, collate=None)
         order = stream.order(0)
-        rows_seen += [row for m in range(layout.micro_batches_per_epoch) for row in stream.micro_batch_rows(m, order).tolist()]
+        rows_seen += [
+            row for m in range(layout.micro_batches_per_epoch) for row in stream.micro_batch_rows(m, order).tolist()
+        ]
     assert layout.micro_batches_per_epoch == 4  # 26 rows // (2 × 3)
     assert len(rows_seen) == len(set(rows_seen)) == 24
 
@@ -81,7 +83,9 @@ def test_group_by_length_makes_global_micro_batches_of_similar_length():
     spreads = {}
     for grouped in (False, True):
         spec = DataSpec(shuffle=True, shuffle_buffer=512, group_by_length=grouped)
-        order = EpochOrder([512], (0, 1), 0, spec, global_micro_batch=4, lengths=lambda rows: lengths[rows]).rows(np.arange(512))
+        order = EpochOrder([512], (0, 1), 0, spec, global_micro_batch=4, lengths=lambda rows: lengths[rows]).rows(
+            np.arange(512)
+        )
         assert sorted(order.tolist()) == list(range(512))
         spreads[grouped] = np.mean([np.ptp(lengths[block]) for block in order.reshape(-1, 4)])
     assert spreads[True] < spreads[False] / 4
@@ -120,8 +124,11 @@ def test_a_sample_that_cannot_fit_max_length_is_dropped_not_fatal(processor):
     # text positions in 200 for the system prompt before its placeholder; 60² images (2 crops) fit.
     sizes = [(60, 60), (336, 336), (60, 60)]
     rows = [
-        {"id": f"vqa/{i}", "conversations": [{"from": "human", "value": "<image>\nColour?"}, {"from": "gpt", "value": "red"}],
-         "image": {"bytes": color_png("red", w, h), "path": None}}
+        {
+            "id": f"vqa/{i}",
+            "conversations": [{"from": "human", "value": "<image>\nColour?"}, {"from": "gpt", "value": "red"}],
+            "image": {"bytes": color_png("red", w, h), "path": None},
+        }
         for i, (w, h) in enumerate(sizes)
     ]
     batch = Collator(processor, max_length=200)(0, rows)

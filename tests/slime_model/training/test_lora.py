@@ -9,13 +9,13 @@ import sys
 import pytest
 import torch
 from safetensors.torch import load_file
-from tests.slime_model.training.training_helpers import run, write_recipe
 
 from slime_model.configuration import SliMEConfig
 from slime_model.modeling import PARAMETER_GROUPS, SliMEForConditionalGeneration
 from slime_model.training.lora import LLAMA_LINEAR_LAYERS, LoraSpec, add_lora, merge_state_dict
 from slime_model.training.recipe import load_recipe
 from slime_model.training.runner import train
+from tests.slime_model.training.training_helpers import run, write_recipe
 
 LORA = {"rank": 4, "alpha": 8.0, "dropout": 0.0, "keep_adapters": True}
 
@@ -42,7 +42,9 @@ def test_merged_state_dict_gives_the_unmerged_models_logits_and_its_own_keys():
     assert set(merged) == plain_keys  # loads into a model without peft, nothing missing or extra
     fresh = SliMEForConditionalGeneration(config).eval()
     fresh.load_state_dict(merged, strict=True)
-    assert not torch.allclose(_text_logits(fresh, input_ids), _text_logits(SliMEForConditionalGeneration(config).eval(), input_ids))
+    assert not torch.allclose(
+        _text_logits(fresh, input_ids), _text_logits(SliMEForConditionalGeneration(config).eval(), input_ids)
+    )
     torch.testing.assert_close(_text_logits(fresh, input_ids), with_adapters, atol=1e-5, rtol=1e-5)
 
 
@@ -67,8 +69,16 @@ def _groups(weights: dict[str, torch.Tensor]) -> dict[str, dict[str, torch.Tenso
 
 def _lora_sft_stage(deepspeed: str | None = None, **changes) -> dict:
     sft = load_recipe().model_dump(mode="json")["stages"][3]
-    stage = {**sft, "trainable": ["llm", "global.mlp"], "lora": LORA, "max_steps": 2, "global_batch": 2,
-             "micro_batch": 1, "optimizer": {**sft["optimizer"], "lr": 5e-3}, **changes}
+    stage = {
+        **sft,
+        "trainable": ["llm", "global.mlp"],
+        "lora": LORA,
+        "max_steps": 2,
+        "global_batch": 2,
+        "micro_batch": 1,
+        "optimizer": {**sft["optimizer"], "lr": 5e-3},
+        **changes,
+    }
     return stage if deepspeed is None else {**stage, "deepspeed": deepspeed}
 
 
@@ -83,7 +93,9 @@ def test_a_lora_stage_changes_only_the_adapted_layers_and_its_other_groups(tiny_
     changed = {g for g in before if any(not torch.equal(before[g][k], after[g][k]) for k in before[g])}
     assert changed == {"llm", "global.mlp"}
     llm_changed = {k for k in before["llm"] if not torch.equal(before["llm"][k], after["llm"][k])}
-    assert llm_changed and all(k.rsplit(".", 2)[-2] in LLAMA_LINEAR_LAYERS for k in llm_changed)  # embeddings, norms, head kept
+    assert llm_changed and all(
+        k.rsplit(".", 2)[-2] in LLAMA_LINEAR_LAYERS for k in llm_changed
+    )  # embeddings, norms, head kept
 
     adapters = load_file(tmp_path / "out" / "stage-3" / "lora" / "adapter_model.safetensors")
     assert adapters and all(k.startswith("base_model.model.layers.") and ".default." not in k for k in adapters)
@@ -95,10 +107,26 @@ def test_a_lora_stage_changes_only_the_adapted_layers_and_its_other_groups(tiny_
 @pytest.mark.parametrize("zero_stage", [2, 3])
 def test_lora_under_zero_with_two_gloo_processes(tiny_mix, tmp_path, zero_stage):
     zero = tmp_path / "zero.json"
-    zero.write_text(json.dumps({"zero_optimization": {"stage": zero_stage, "stage3_gather_16bit_weights_on_model_save": True}}))
+    zero.write_text(
+        json.dumps({"zero_optimization": {"stage": zero_stage, "stage3_gather_16bit_weights_on_model_save": True}})
+    )
     recipe = write_recipe(tmp_path / "r.yaml", stages=[_lora_sft_stage(str(zero))], data={"num_workers": 0})
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "slime_model.training", "--data", str(tiny_mix), "--recipe", str(recipe), "--out", str(tmp_path / "out")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "slime_model.training",
+        "--data",
+        str(tiny_mix),
+        "--recipe",
+        str(recipe),
+        "--out",
+        str(tmp_path / "out"),
+    ]
     result = run(cmd, timeout=300)
     assert result.returncode == 0, result.stderr[-4000:]
     before = load_file(tmp_path / "out" / "init" / "model.safetensors")

@@ -12,13 +12,33 @@ from slime_model.training.recipe import ModelSource
 
 def test_vision_tower_and_llm_weights_come_from_their_folders(tmp_path):
     torch.manual_seed(1)
-    vision = CLIPVisionModel(CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=112, patch_size=14))
-    llm = LlamaForCausalLM(LlamaConfig(vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2))
+    vision = CLIPVisionModel(
+        CLIPVisionConfig(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            image_size=112,
+            patch_size=14,
+        )
+    )
+    llm = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=512,
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+        )
+    )
     vision.save_pretrained(tmp_path / "clip")
     llm.save_pretrained(tmp_path / "llm")
     tiny_tokenizer().save_pretrained(tmp_path / "llm")
 
-    model, processor = build_initial(ModelSource(preset="tiny", vision_tower=str(tmp_path / "clip"), llm=str(tmp_path / "llm")), seed=0)
+    model, processor = build_initial(
+        ModelSource(preset="tiny", vision_tower=str(tmp_path / "clip"), llm=str(tmp_path / "llm")), seed=0
+    )
     for key, value in vision.state_dict().items():
         assert torch.equal(model.model.vision_tower.state_dict()[key], value), key
     for key, value in llm.model.state_dict().items():

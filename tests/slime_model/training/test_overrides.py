@@ -46,12 +46,15 @@ def test_a_lower_learning_rate_applies_on_resume_is_recorded_and_reapplied(inter
         train(tiny_mix, recipe, out, overrides=parse_overrides(["1a.lr=1e-6"]))
 
 
-@pytest.mark.parametrize("override, refusal", [
-    ("1a.global_batch=4", "--override 1a.global_batch: only STAGE.optimizer.FIELD"),
-    ("9.lr=1e-4", "--override 9.optimizer.lr: only STAGE.optimizer.FIELD"),
-    ("1a.lr=-1", "greater than 0"),
-    ("1a.lr", "write KEY=VALUE"),
-])
+@pytest.mark.parametrize(
+    "override, refusal",
+    [
+        ("1a.global_batch=4", "--override 1a.global_batch: only STAGE.optimizer.FIELD"),
+        ("9.lr=1e-4", "--override 9.optimizer.lr: only STAGE.optimizer.FIELD"),
+        ("1a.lr=-1", "greater than 0"),
+        ("1a.lr", "write KEY=VALUE"),
+    ],
+)
 def test_overrides_outside_the_optimizer_and_tolerances_are_refused(interrupted, tiny_mix, tmp_path, override, refusal):
     out = tmp_path / "out"
     shutil.copytree(interrupted[0], out)
@@ -66,8 +69,9 @@ def test_an_edited_recipe_file_is_still_another_recipe(interrupted, tiny_mix, tm
     shutil.copytree(interrupted[0], out)
     recipe = json.loads(interrupted[1].read_text())
     recipe["stages"][0]["optimizer"]["lr"] = 1e-5
-    edited = write_recipe(tmp_path / "edited.yaml", stages=recipe["stages"], checkpoint_every=1, max_bad_steps=0,
-                          data={"num_workers": 0})
+    edited = write_recipe(
+        tmp_path / "edited.yaml", stages=recipe["stages"], checkpoint_every=1, max_bad_steps=0, data={"num_workers": 0}
+    )
     edited = load_recipe(edited)
     with pytest.raises(ValueError, match="holds a run of another recipe.*--override"):
         train(tiny_mix, edited, out, resume=True)

@@ -16,20 +16,44 @@ PAPER = {  # stage: (trainable groups, branch, global expert, data, LR, global b
     "1a": (["global.mlp"], "global", "mlp", "pretrain", 1e-3, 256, 2, 1.0),
     "1b": (["global.resampler"], "global", "resampler", "pretrain", 1e-3, 256, 2, 1.0),
     "2": (["local.compressor"], "local", "mlp", "pretrain", 1e-3, 256, 2, 1.0),
-    "3": (["llm", "global.mlp", "global.resampler", "global.gate", "local.compressor"], "both", "mix", "sft", None, 128, 3, 0.95),
+    "3": (
+        ["llm", "global.mlp", "global.resampler", "global.gate", "local.compressor"],
+        "both",
+        "mix",
+        "sft",
+        None,
+        128,
+        3,
+        0.95,
+    ),
 }
 
 
-@pytest.mark.parametrize(("name", "sft_lr", "template"), [("slime-vicuna-7b", 2e-5, "vicuna_v1"), ("slime-llama3-8b", 1e-5, "llama3")])
+@pytest.mark.parametrize(
+    ("name", "sft_lr", "template"), [("slime-vicuna-7b", 2e-5, "vicuna_v1"), ("slime-llama3-8b", 1e-5, "llama3")]
+)
 def test_paper_recipes_reproduce_the_stage_table(name, sft_lr, template):
     recipe = load_recipe(PIPELINES_DIR / "train" / f"{name}.yaml")
     assert [p.name for p in plan_stages(recipe)] == ["1a", "1b", "2", "3"]
     for stage in recipe.stages:
         groups, branch, expert, data, lr, batch, zero, top_p = PAPER[stage.name]
         ds = json.loads(recipe.resolve(stage.deepspeed).read_text())
-        assert (stage.trainable, stage.branch, stage.global_expert, stage.data, stage.global_batch) == (groups, branch, expert, data, batch)
-        assert stage.optimizer.lr == (lr or sft_lr) and ds["zero_optimization"]["stage"] == zero and stage.top_p == top_p
-        assert (stage.optimizer.name, stage.optimizer.schedule, stage.optimizer.warmup_ratio, stage.optimizer.weight_decay) == ("adamw", "cosine", 0.03, 0.0)
+        assert (stage.trainable, stage.branch, stage.global_expert, stage.data, stage.global_batch) == (
+            groups,
+            branch,
+            expert,
+            data,
+            batch,
+        )
+        assert (
+            stage.optimizer.lr == (lr or sft_lr) and ds["zero_optimization"]["stage"] == zero and stage.top_p == top_p
+        )
+        assert (
+            stage.optimizer.name,
+            stage.optimizer.schedule,
+            stage.optimizer.warmup_ratio,
+            stage.optimizer.weight_decay,
+        ) == ("adamw", "cosine", 0.03, 0.0)
         assert (stage.epochs, stage.precision, stage.max_length) == (1, "bf16", 2048)
         assert stage.chat_template == ("plain" if data == "pretrain" else template)
 
@@ -105,11 +129,19 @@ def test_deepspeed_config_takes_zero_from_the_file_and_the_rest_from_the_recipe(
     stage = load_recipe(PIPELINES_DIR / "train" / "slime-vicuna-7b.yaml").stages[3]
     layout = batch_layout("3", 128, 16, 4)
     config = deepspeed_config(PIPELINES_DIR / "deepspeed" / "zero3.json", stage, layout, hidden_size=4096)
-    assert (config["train_batch_size"], config["train_micro_batch_size_per_gpu"], config["gradient_accumulation_steps"]) == (128, 16, 2)
+    assert (
+        config["train_batch_size"],
+        config["train_micro_batch_size_per_gpu"],
+        config["gradient_accumulation_steps"],
+    ) == (128, 16, 2)
     assert config["optimizer"]["params"]["lr"] == 2e-5 and config["optimizer"]["params"]["torch_adam"]
     assert config["bf16"] == {"enabled": True} and config["gradient_clipping"] == 1.0
     zero = config["zero_optimization"]
-    assert (zero["reduce_bucket_size"], zero["stage3_prefetch_bucket_size"], zero["stage3_param_persistence_threshold"]) == (4096**2, int(0.9 * 4096**2), 40960)
+    assert (
+        zero["reduce_bucket_size"],
+        zero["stage3_prefetch_bucket_size"],
+        zero["stage3_param_persistence_threshold"],
+    ) == (4096**2, int(0.9 * 4096**2), 40960)
 
     clash = tmp_path / "clash.json"
     clash.write_text(json.dumps({"train_batch_size": 64, "zero_optimization": {"stage": 2}}))

@@ -9,10 +9,10 @@ import subprocess
 import time
 
 import pytest
-from tests.slime_model.training.training_helpers import REPO, metrics, run, subprocess_env, train_command, write_recipe
 
 from slime_model.training import checkpoint as ckpt
 from slime_model.training.recipe import load_recipe
+from tests.slime_model.training.training_helpers import REPO, metrics, run, subprocess_env, train_command, write_recipe
 
 pytestmark = pytest.mark.slow
 STEPS = 8
@@ -20,8 +20,17 @@ STEPS = 8
 
 def _recipe(path):
     base = load_recipe().model_dump(mode="json")
-    sft = {**base["stages"][3], "epochs": None, "max_steps": STEPS, "global_batch": 4, "micro_batch": 2, "optimizer": {**base["stages"][3]["optimizer"], "lr": 1e-3}}
-    return write_recipe(path, stages=[sft], checkpoint_every=2, data={**base["data"], "shuffle_buffer": 16, "num_workers": 1})
+    sft = {
+        **base["stages"][3],
+        "epochs": None,
+        "max_steps": STEPS,
+        "global_batch": 4,
+        "micro_batch": 2,
+        "optimizer": {**base["stages"][3]["optimizer"], "lr": 1e-3},
+    }
+    return write_recipe(
+        path, stages=[sft], checkpoint_every=2, data={**base["data"], "shuffle_buffer": 16, "num_workers": 1}
+    )
 
 
 def test_resume_after_kill_9_matches_the_uninterrupted_run_and_the_loss_falls(tiny_mix, tmp_path):
@@ -35,10 +44,19 @@ def test_resume_after_kill_9_matches_the_uninterrupted_run_and_the_loss_falls(ti
     assert sum(losses[-2:]) / 2 < sum(losses[:2]) / 2 - 0.2  # a learnable task: the colour is in the image
 
     stage = tmp_path / "cut" / "stage-3"
-    victim = subprocess.Popen(train_command(*args, "--out", str(tmp_path / "cut")), env=subprocess_env(), cwd=REPO,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    victim = subprocess.Popen(
+        train_command(*args, "--out", str(tmp_path / "cut")),
+        env=subprocess_env(),
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 240
-    while not (metrics(stage) and metrics(stage)[-1]["step"] >= 5) and victim.poll() is None and time.monotonic() < deadline:
+    while (
+        not (metrics(stage) and metrics(stage)[-1]["step"] >= 5)
+        and victim.poll() is None
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.02)
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait()
@@ -51,5 +69,10 @@ def test_resume_after_kill_9_matches_the_uninterrupted_run_and_the_loss_falls(ti
     after = metrics(stage)
     assert [r["step"] for r in after] == list(range(1, STEPS + 1))  # each step once: the killed run's tail was cut
     for ours, theirs in zip(after, reference, strict=True):
-        assert (ours["batch"], ours["lr"], ours["loss"], ours["local_kept"]) == (theirs["batch"], theirs["lr"], theirs["loss"], theirs["local_kept"]), ours["step"]
+        assert (ours["batch"], ours["lr"], ours["loss"], ours["local_kept"]) == (
+            theirs["batch"],
+            theirs["lr"],
+            theirs["loss"],
+            theirs["local_kept"],
+        ), ours["step"]
     assert ckpt.read_complete(stage)["status"] == "resumed"

@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.slime_model.training.training_helpers import REPO
 
 from slime_model.training.recipe import load_recipe
 from slime_model.training.runner import train
+from tests.slime_model.training.training_helpers import REPO
 
 pytestmark = pytest.mark.slow
 SHIPPED = sorted(p.name for p in (REPO / "pipelines" / "train").glob("*.yaml") if p.name != "tiny.yaml")
@@ -20,8 +20,12 @@ TWO_STEPS = {"max_steps": 2, "global_batch": 2, "micro_batch": 1, "precision": "
 def tiny_stand_in(name: str, tmp_path):
     """The shipped recipe with the tiny preset as its model and two small fp32 steps per stage."""
     recipe = load_recipe(REPO / "pipelines" / "train" / name).model_dump(mode="json")
-    recipe.update(model={"preset": "tiny"}, data={**recipe["data"], "num_workers": 0, "shuffle_buffer": 64}, rounds=1,
-                  max_drop_ratio=0.25)  # the test mix's SFT stage has one corrupt image in 24 rows
+    recipe.update(
+        model={"preset": "tiny"},
+        data={**recipe["data"], "num_workers": 0, "shuffle_buffer": 64},
+        rounds=1,
+        max_drop_ratio=0.25,
+    )  # the test mix's SFT stage has one corrupt image in 24 rows
     for stage in recipe["stages"]:
         stage.update(TWO_STEPS, deepspeed=str(REPO / "pipelines" / "train" / stage["deepspeed"]))
         if stage.get("lora"):

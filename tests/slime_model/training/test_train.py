@@ -12,7 +12,6 @@ import pytest
 import torch
 from PIL import Image
 from safetensors.torch import load_file
-from tests.slime_model.training.training_helpers import color_png, metrics, write_recipe
 from typer.testing import CliRunner
 
 from slime_model.cli import app
@@ -23,6 +22,7 @@ from slime_model.training import checkpoint as ckpt
 from slime_model.training.recipe import load_recipe
 from slime_model.training.runner import TrainingAborted, train
 from slime_model.training.telemetry import open_reporter
+from tests.slime_model.training.training_helpers import color_png, metrics, write_recipe
 
 STAGES = ["1a", "1b", "2", "3"]
 QUICK = {"max_steps": 2, "global_batch": 4, "micro_batch": 2}
@@ -31,7 +31,13 @@ QUICK = {"max_steps": 2, "global_batch": 4, "micro_batch": 2}
 @pytest.fixture(scope="module")
 def tiny_run(tiny_mix, tmp_path_factory):
     root = tmp_path_factory.mktemp("run")
-    recipe = load_recipe(write_recipe(root / "tiny.yaml", stage_changes=QUICK, data={"shuffle_buffer": 64, "group_by_length": True, "num_workers": 0}))
+    recipe = load_recipe(
+        write_recipe(
+            root / "tiny.yaml",
+            stage_changes=QUICK,
+            data={"shuffle_buffer": 64, "group_by_length": True, "num_workers": 0},
+        )
+    )
     results = train(tiny_mix, recipe, root / "out")
     return root / "out", recipe, results
 
@@ -61,7 +67,9 @@ def test_all_four_stages_run_and_leave_checkpoints_metrics_and_plots(tiny_run):
         records = metrics(folder)
         assert [r["step"] for r in records] == [1, 2]
         for record in records:
-            assert record["loss"] > 0 and record["grad_norm"] > 0 and record["samples"] == 4 and record["tokens_per_s"] > 0
+            assert (
+                record["loss"] > 0 and record["grad_norm"] > 0 and record["samples"] == 4 and record["tokens_per_s"] > 0
+            )
             assert record["visual_tokens_per_sample"] > 0 and record["mfu"] is None and record["skipped"] is False
     assert metrics(out / "stage-2")[0]["local_kept"] == 1.0  # top-p 1.0 in pre-training stages
     assert metrics(out / "stage-1a")[0]["local_kept"] is None  # global branch only
@@ -102,7 +110,11 @@ def test_the_final_checkpoint_reloads_and_generates(tiny_run, tmp_path):
     out, _, _ = tiny_run
     model, processor = load_checkpoint(out / "stage-3")
     assert isinstance(model, SliMEForConditionalGeneration) and not model.training
-    assert (model.config.branch, model.config.global_expert, processor.settings.chat_template) == ("both", "mix", "vicuna_v1")
+    assert (model.config.branch, model.config.global_expert, processor.settings.chat_template) == (
+        "both",
+        "mix",
+        "vicuna_v1",
+    )
     saved = load_file(out / "stage-3" / "model.safetensors")
     weights = model.state_dict()
     assert saved.keys() == weights.keys() and all(torch.equal(saved[k], weights[k]) for k in saved)
@@ -113,8 +125,11 @@ def test_the_final_checkpoint_reloads_and_generates(tiny_run, tmp_path):
     conversation = [{"from": "human", "value": "<image>\nWhat colour is the picture?"}]
     prompt = processor([conversation], [image], add_generation_prompt=True).to(model.device)
     new_tokens = model.generate(
-        **prompt, max_new_tokens=6, do_sample=False,
-        pad_token_id=processor.pad_token_id, eos_token_id=processor.tokenizer.eos_token_id,
+        **prompt,
+        max_new_tokens=6,
+        do_sample=False,
+        pad_token_id=processor.pad_token_id,
+        eos_token_id=processor.tokenizer.eos_token_id,
     )
     last_logits = model(**prompt).logits[0, -1]
     last_logits[processor.image_token_id] = float("-inf")  # generate never emits a placeholder
@@ -125,14 +140,33 @@ def test_the_final_checkpoint_reloads_and_generates(tiny_run, tmp_path):
 
     picture = tmp_path / "red.png"
     picture.write_bytes(color_png("red", 200, 120))
-    result = CliRunner().invoke(app, ["generate", "--model", str(out / "stage-3"), "--image", str(picture), "--prompt", "Colour?", "--max-new-tokens", "4"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "generate",
+            "--model",
+            str(out / "stage-3"),
+            "--image",
+            str(picture),
+            "--prompt",
+            "Colour?",
+            "--max-new-tokens",
+            "4",
+        ],
+    )
     assert result.exit_code == 0, result.output
     _, count = answer(model, processor, "Colour?", Image.open(picture).convert("RGB"), max_new_tokens=4)
     assert re.search(r"new tokens\s*│\s*(\d+)", result.output).group(1) == str(count)  # the same greedy answer
 
 
 def test_non_finite_steps_are_skipped_counted_and_abort_past_the_limit(tiny_mix, tmp_path, monkeypatch):
-    stage = {**load_recipe().model_dump(mode="json")["stages"][0], "max_steps": 5, "global_batch": 2, "micro_batch": 1, "alternate": False}
+    stage = {
+        **load_recipe().model_dump(mode="json")["stages"][0],
+        "max_steps": 5,
+        "global_batch": 2,
+        "micro_batch": 1,
+        "alternate": False,
+    }
     recipe = load_recipe(write_recipe(tmp_path / "r.yaml", stages=[stage], max_bad_steps=1, data={"num_workers": 0}))
     forward, calls = SliMEForConditionalGeneration.forward, []
 
@@ -147,7 +181,11 @@ def test_non_finite_steps_are_skipped_counted_and_abort_past_the_limit(tiny_mix,
     with pytest.raises(TrainingAborted, match="2 optimizer steps had non-finite gradients.*max_bad_steps is 1"):
         train(tiny_mix, recipe, tmp_path / "out")
     records = metrics(tmp_path / "out" / "stage-1a")
-    assert [(r["step"], r["skipped"], r["loss"] is None) for r in records] == [(1, False, False), (2, True, True), (3, True, True)]
+    assert [(r["step"], r["skipped"], r["loss"] is None) for r in records] == [
+        (1, False, False),
+        (2, True, True),
+        (3, True, True),
+    ]
     assert records[1]["grad_norm"] is None
 
 

@@ -37,16 +37,26 @@ def color_png(color: str, width: int, height: int) -> bytes:
     return buffer.getvalue()
 
 
-def _image_record(source: str, index: int, color: str, size: tuple[int, int], question: str, answer: str, data: bytes | None = None) -> Record:
+def _image_record(
+    source: str, index: int, color: str, size: tuple[int, int], question: str, answer: str, data: bytes | None = None
+) -> Record:
     data = data if data is not None else color_png(color, *size)
     return Record(
-        id=f"{source}/{index}", source=source, split="train", task="caption" if source == "captions" else "general",
+        id=f"{source}/{index}",
+        source=source,
+        split="train",
+        task="caption" if source == "captions" else "general",
         conversations=[{"from": "human", "value": f"<image>\n{question}"}, {"from": "gpt", "value": answer}],
-        image=ImageRef(bytes=data, path=f"{index}.png"), width=size[0], height=size[1], image_hash=content_hash(data),
+        image=ImageRef(bytes=data, path=f"{index}.png"),
+        width=size[0],
+        height=size[1],
+        image_hash=content_hash(data),
     )
 
 
-def synthetic_records(source: str, n: int, seed: int = 0, text_only_every: int = 0, corrupt: tuple[int, ...] = ()) -> list[Record]:
+def synthetic_records(
+    source: str, n: int, seed: int = 0, text_only_every: int = 0, corrupt: tuple[int, ...] = ()
+) -> list[Record]:
     """`captions` rows ("a red picture.") or `vqa` rows ("What colour is the picture?" -> "red").
 
     text_only_every=k makes every k-th row text-only; `corrupt` rows get truncated PNG bytes."""
@@ -56,11 +66,20 @@ def synthetic_records(source: str, n: int, seed: int = 0, text_only_every: int =
         color = list(COLORS)[int(rng.integers(len(COLORS)))]
         if text_only_every and i % text_only_every == text_only_every - 1:
             a, b = int(rng.integers(10)), int(rng.integers(10))
-            records.append(Record(id=f"{source}/{i}", source=source, split="train",
-                                  conversations=[{"from": "human", "value": f"What is {a} + {b}?"}, {"from": "gpt", "value": str(a + b)}]))
+            records.append(
+                Record(
+                    id=f"{source}/{i}",
+                    source=source,
+                    split="train",
+                    conversations=[
+                        {"from": "human", "value": f"What is {a} + {b}?"},
+                        {"from": "gpt", "value": str(a + b)},
+                    ],
+                )
+            )
             continue
         size = (int(rng.integers(60, 300)), int(rng.integers(60, 300)))
-        data = color_png(color, *size)[: 60] if i in corrupt else None
+        data = color_png(color, *size)[:60] if i in corrupt else None
         if source == "captions":
             records.append(_image_record(source, i, color, size, "Describe the image.", f"a {color} picture.", data))
         else:
@@ -68,14 +87,23 @@ def synthetic_records(source: str, n: int, seed: int = 0, text_only_every: int =
     return records
 
 
-def build_mix(root: Path, pretrain: list[Record], sft: list[Record], rows_per_shard: int = 64, images: str = "copy") -> Path:
+def build_mix(
+    root: Path, pretrain: list[Record], sft: list[Record], rows_per_shard: int = 64, images: str = "copy"
+) -> Path:
     """Input shard sets -> `run_mix` -> root/manifests/mix.json (stages pretrain and sft, every row once)."""
     write_shard_set(root / "inputs" / "captions", pretrain, command="test")
     write_shard_set(root / "inputs" / "vqa", sft, command="test")
     recipe = MixRecipe(
-        name="trainer-test", seed=0, rows_per_shard=rows_per_shard, images=images,
+        name="trainer-test",
+        seed=0,
+        rows_per_shard=rows_per_shard,
+        images=images,
         stages=[
-            MixStage(name="pretrain", count=len(pretrain), sources=[MixSource(name="captions", input=str(root / "inputs" / "captions"))]),
+            MixStage(
+                name="pretrain",
+                count=len(pretrain),
+                sources=[MixSource(name="captions", input=str(root / "inputs" / "captions"))],
+            ),
             MixStage(name="sft", count=len(sft), sources=[MixSource(name="vqa", input=str(root / "inputs" / "vqa"))]),
         ],
     )
@@ -135,8 +163,9 @@ def interrupted_run(mix: Path, root: Path, lr: float = 1e-3) -> tuple[Path, Path
 
     stage = {**load_recipe().model_dump(mode="json")["stages"][0], "max_steps": 3, "global_batch": 2, "micro_batch": 1}
     stage.update(alternate=False, optimizer={**stage["optimizer"], "lr": lr})
-    path = write_recipe(root / "recipe.yaml", stages=[stage], checkpoint_every=1, max_bad_steps=0,
-                        data={"num_workers": 0})
+    path = write_recipe(
+        root / "recipe.yaml", stages=[stage], checkpoint_every=1, max_bad_steps=0, data={"num_workers": 0}
+    )
     forward, calls = SliMEForConditionalGeneration.forward, []
 
     def poisoned(self, *args, **kwargs):  # step 2 (micro-batches 3 and 4) gets a NaN loss
