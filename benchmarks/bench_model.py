@@ -62,7 +62,7 @@ LLM_7B_LAYER = {
 }
 
 
-def bench_config(name: str, llm: str, llm_layers: int) -> SliMEConfig:
+def bench_config(name: str, llm: str = "config", llm_layers: int = 2) -> SliMEConfig:
     """ "tiny": the preset (CLIP 32-wide, Llama 64-wide, 112 px). "small": CLIP 64-wide, Llama 128-wide,
     112 px. "clip-l": the released CLIP-L/336 tower and adapters (576 + 144/crop) with a 2-layer
     1024-wide Llama; meant for a GPU. llm="7b-layer" replaces the LLM by `llm_layers` Vicuna-7B layers."""
