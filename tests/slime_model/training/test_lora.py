@@ -4,7 +4,6 @@ checkpoint loads without peft, and LoRA runs under ZeRO-2 and ZeRO-3 with two gl
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 import torch
@@ -15,7 +14,7 @@ from slime_model.modeling import PARAMETER_GROUPS, SliMEForConditionalGeneration
 from slime_model.training.lora import LLAMA_LINEAR_LAYERS, LoraSpec, add_lora, merge_state_dict
 from slime_model.training.recipe import load_recipe
 from slime_model.training.runner import train
-from tests.slime_model.training.training_helpers import run, write_recipe
+from tests.slime_model.training.training_helpers import run, two_process_command, write_recipe
 
 LORA = {"rank": 4, "alpha": 8.0, "dropout": 0.0, "keep_adapters": True}
 
@@ -111,22 +110,7 @@ def test_lora_under_zero_with_two_gloo_processes(tiny_mix, tmp_path, zero_stage)
         json.dumps({"zero_optimization": {"stage": zero_stage, "stage3_gather_16bit_weights_on_model_save": True}})
     )
     recipe = write_recipe(tmp_path / "r.yaml", stages=[_lora_sft_stage(str(zero))], data={"num_workers": 0})
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        "-m",
-        "slime_model.training",
-        "--data",
-        str(tiny_mix),
-        "--recipe",
-        str(recipe),
-        "--out",
-        str(tmp_path / "out"),
-    ]
+    cmd = two_process_command(tiny_mix, recipe, tmp_path / "out")
     result = run(cmd, timeout=300)
     assert result.returncode == 0, result.stderr[-4000:]
     before = load_file(tmp_path / "out" / "init" / "model.safetensors")

@@ -4,7 +4,6 @@ batches: nothing hangs, and under ZeRO-3 the stage starts from the previous stag
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,14 @@ from slime_data.mix.manifest import load_mix_manifest, relative, write_mix_manif
 from slime_data.shards import ShardSet, write_shard_set
 from slime_model.training import checkpoint as ckpt
 from slime_model.training.recipe import load_recipe
-from tests.slime_model.training.training_helpers import build_mix, metrics, run, synthetic_records, write_recipe
+from tests.slime_model.training.training_helpers import (
+    build_mix,
+    metrics,
+    run,
+    synthetic_records,
+    two_process_command,
+    write_recipe,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -57,22 +63,7 @@ def _two_process_run(tmp_path, mix, zero_config: dict):
     recipe = write_recipe(
         tmp_path / "recipe.yaml", stages=stages, data={"shuffle": False, "group_by_length": False, "num_workers": 0}
     )
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        "-m",
-        "slime_model.training",
-        "--data",
-        str(mix),
-        "--recipe",
-        str(recipe),
-        "--out",
-        str(tmp_path / "out"),
-    ]
+    cmd = two_process_command(mix, recipe, tmp_path / "out")
     result = run(cmd, timeout=240)  # a hang is a timeout, which fails the test
     assert result.returncode == 0, result.stderr[-4000:]
     return tmp_path / "out"

@@ -144,6 +144,12 @@ def train_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "slime_model.training", *args]
 
 
+def two_process_command(mix: Path, recipe: Path, out: Path) -> list[str]:
+    """The trainer under torchrun: two gloo processes on this machine."""
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m"]
+    return [*launcher, "slime_model.training", "--data", str(mix), "--recipe", str(recipe), "--out", str(out)]
+
+
 def run(cmd: list[str], timeout: float) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, env=subprocess_env(), capture_output=True, text=True, timeout=timeout, cwd=REPO)
 
