@@ -8,7 +8,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -132,10 +131,7 @@ def test_kill_9_mid_run_then_rerun_sends_no_request_twice_and_gives_the_same_byt
     server = serve(script)
     source, out, cache = shard_input(n), tmp_path / "out", tmp_path / "cache.sqlite"
     config = teacher_config(limits={"concurrency": 1})
-    command = [
-        sys.executable,
-        "-m",
-        "slime_data.cli.main",
+    command = slime_data_command(
         "teach",
         str(source),
         "--out",
@@ -148,7 +144,7 @@ def test_kill_9_mid_run_then_rerun_sends_no_request_twice_and_gives_the_same_byt
         str(config),
         "--cache",
         str(cache),
-    ]
+    )
     process = subprocess.Popen(
         command, cwd=REPO_ROOT, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
