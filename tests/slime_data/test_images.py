@@ -302,3 +302,17 @@ def test_a_bug_in_our_code_is_not_mistaken_for_an_unreadable_image(monkeypatch):
     Image.new("CMYK", (64, 48)).save(cmyk, format="JPEG")  # not plain: goes through _reencode
     with pytest.raises(KeyError, match="a bug in the normalisation code"):
         images.prepare_image(cmyk.getvalue())
+
+
+def test_a_corrupt_header_that_pil_reports_with_a_value_error_is_a_reject():
+    """PIL's parsers raise assorted types about bad bytes (here ValueError: a PNG whose IHDR chunk
+    claims 5 bytes instead of 13); raised inside PIL, that is the image's fault: a counted reject."""
+    import slime_data.images as images
+
+    png = io.BytesIO()
+    Image.new("RGB", (24, 16), (10, 200, 30)).save(png, format="PNG")
+    broken = bytearray(png.getvalue())
+    broken[11] = 5  # IHDR length (big-endian, bytes 8-11)
+    with pytest.raises(images.ImageRejected) as rejected:
+        images.prepare_image(bytes(broken))
+    assert rejected.value.reason == "image_unreadable" and "ValueError" in rejected.value.detail
