@@ -2,6 +2,9 @@
 
 Measures, in one run: rows/s with a sequential client (concurrency 1, the baseline), rows/s at
 concurrency 32 (goal: >= 20x the baseline), and rows/s when every request is a cache hit.
+The baseline is what a user's script would otherwise do: a loop calling the `openai` client one
+request at a time (as data-generation scripts written around GPT-4V usually are). Run it to choose
+`limits.concurrency` for a server, or to check that the cache makes a rerun free.
 The server runs in its own process so its threads do not compete with the client for the GIL.
 
     python benchmarks/bench_teacher.py [--rows 640] [--sequential-rows 40] [--latency 0.05]
