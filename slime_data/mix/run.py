@@ -23,12 +23,13 @@ from typing import Any
 from slime_data import __version__
 from slime_data.memory import return_freed_memory, system_allocator
 from slime_data.mix.allocate import allocate
+from slime_data.mix.gather import release_input_maps
 from slime_data.mix.hygiene import plan_drops
 from slime_data.mix.inputs import MixInput, open_inputs
 from slime_data.mix.manifest import MIX_KIND, MIX_VERSION, relative, write_mix_manifest
 from slime_data.mix.plan import Plan, plan_stage
 from slime_data.mix.recipe import MixRecipe, recipe_config
-from slime_data.mix.write import ShardJob, read_marker, release_input_maps, write_shard
+from slime_data.mix.write import ShardJob, read_marker, write_shard
 from slime_data.parallel import map_in_processes
 from slime_data.shards import (
     CARD,

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+import slime_data.mix.gather as gather
 import slime_data.mix.write as write
 from slime_data.mix.manifest import load_mix_manifest
 from slime_data.mix.plan import POINTER
@@ -193,9 +194,8 @@ def test_gathered_shard_is_byte_identical_to_concatenated_rows(
     monkeypatch.setattr(write, "BATCH_ROWS", batch_rows)
     monkeypatch.setattr(write, "BATCH_BYTES", batch_bytes)
     monkeypatch.setattr(write, "GATHER_ROWS", gather_rows)
-    monkeypatch.setattr(
-        write, "_WINDOW_STEP", window_step
-    )  # as files over 2 GiB are: views address them window by window
+    # as files over 2 GiB are: views address them window by window
+    monkeypatch.setattr(gather, "_WINDOW_STEP", window_step)
     tables, inputs = {}, []
     for input_index, batch_sizes in enumerate([[1, 3, 256], [100, 7]]):
         shards = []
