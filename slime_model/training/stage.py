@@ -26,9 +26,9 @@ from slime_model.configuration import SliMEConfig
 from slime_model.processing import SliMEProcessor
 from slime_model.slicing import choose_grid
 from slime_model.training import checkpoint as ckpt
-from slime_model.training.collate import Collator, MicroBatch
+from slime_model.training.collate import Collator
 from slime_model.training.data import RankSlice, StageStream, estimated_lengths, make_loader
-from slime_model.training.distributed import DistInfo, all_reduce, barrier
+from slime_model.training.distributed import DistInfo, barrier
 from slime_model.training.ds_config import batch_layout, deepspeed_config, is_zero3
 from slime_model.training.guards import (
     check_bad_steps,
@@ -41,6 +41,7 @@ from slime_model.training.guards import (
 from slime_model.training.lora import add_lora, merge_state_dict, restrict_llm_to_adapters, save_adapters
 from slime_model.training.model_init import load_stage_model, save_checkpoint_dir
 from slime_model.training.recipe import PlannedStage, TrainRecipe
+from slime_model.training.stats import StageCounters, StepStats, sum_over_ranks
 from slime_model.training.telemetry import METRICS, PLOT, StageTelemetry, peak_flops, plot_metrics, train_flops
 
 
@@ -69,92 +70,6 @@ class Callbacks(Protocol):
     def step_done(self, record: dict[str, Any]) -> None: ...
     def stage_finished(self, result: StageResult) -> None: ...
     def run_finished(self, results: list[StageResult]) -> None: ...
-
-
-# ---- one optimizer step's statistics, summed over micro-batches, then over ranks ------------------
-STAT_FIELDS = (
-    "loss_sum",
-    "finite",
-    "micro",
-    "samples",
-    "tokens",
-    "visual_tokens",
-    "kept_sum",
-    "kept_images",
-    "dummy",
-    "dropped",
-    "vision_tokens",
-)
-
-
-@dataclass
-class StepStats:
-    values: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAT_FIELDS, 0.0))
-    ids: list[str] = field(default_factory=list)
-    dropped: list[tuple[str, str]] = field(default_factory=list)
-
-    def add(self, batch: MicroBatch, out, loss: float, vision_tokens: int) -> None:
-        v = self.values
-        real = slice(0, -1) if batch.dummy_image else slice(None)  # the dummy is the last sample and image
-        finite = math.isfinite(loss)
-        v["loss_sum"] += loss if finite else 0.0
-        v["finite"] += finite
-        v["micro"] += 1
-        v["samples"] += len(batch.ids)
-        v["tokens"] += float(out.attention_mask[real].sum())  # merged sequence: text + visual tokens
-        v["visual_tokens"] += float(out.image_token_counts[real].sum())
-        if out.local_keep_ratio is not None:
-            v["kept_sum"] += float(out.local_keep_ratio[real].sum())
-            v["kept_images"] += len(out.local_keep_ratio[real])
-        v["dummy"] += batch.dummy_image
-        v["dropped"] += len(batch.dropped)
-        v["vision_tokens"] += vision_tokens
-        self.ids += batch.ids
-        self.dropped += batch.dropped
-
-    def reduced(self) -> dict[str, float]:
-        """Collective: the sums over all ranks."""
-        totals = all_reduce(torch.tensor([self.values[k] for k in STAT_FIELDS]))
-        return dict(zip(STAT_FIELDS, totals.tolist(), strict=True))
-
-    def mean_loss(self, totals: dict[str, float]) -> float | None:
-        """Mean micro-batch loss over the step, None when any micro-batch was not finite or no sample was left."""
-        usable = totals["finite"] == totals["micro"] and totals["samples"] > 0
-        return totals["loss_sum"] / totals["micro"] if usable else None
-
-
-@dataclass
-class StageCounters:
-    """Running totals of a stage; saved with each resumable checkpoint."""
-
-    samples: int = 0
-    tokens: int = 0
-    skipped_steps: int = 0  # non-finite gradients
-    empty_steps: int = 0  # no sample left on any rank: not applied either
-    dummy_batches: int = 0
-    seconds: float = 0.0
-    first_loss: float | None = None
-    final_loss: float | None = None
-    dropped: dict[str, int] = field(default_factory=dict)  # this rank's, by reason
-    dropped_rows: int = 0  # all ranks
-    start_weight_rms: float | None = None  # the trainable weights' RMS when the stage started
-
-    def add(
-        self, totals: dict[str, float], stats: StepStats, seconds: float, applied: bool, loss: float | None
-    ) -> None:
-        self.samples += int(totals["samples"])
-        self.tokens += int(totals["tokens"])
-        self.dummy_batches += int(totals["dummy"])
-        empty = totals["samples"] == 0
-        self.empty_steps += empty
-        self.skipped_steps += not applied and not empty
-        self.dropped_rows += int(totals["dropped"])
-        self.seconds += seconds
-        for _, reason in stats.dropped:
-            self.dropped[reason] = self.dropped.get(reason, 0) + 1
-        if loss is not None:
-            self.first_loss = loss if self.first_loss is None else self.first_loss
-            self.final_loss = loss
 
 
 # ---- the stage ------------------------------------------------------------------------------------
@@ -438,7 +353,7 @@ class StageRunner:
             seconds=counters.seconds,
             skipped_steps=counters.skipped_steps,
             empty_steps=counters.empty_steps,
-            dropped_rows=_sum_over_ranks(counters.dropped),
+            dropped_rows=sum_over_ranks(counters.dropped),
             dummy_batches=counters.dummy_batches,
             checkpoint=str(self.stage_dir),
             plot=str(self.stage_dir / PLOT),
@@ -476,16 +391,3 @@ class StageRunner:
 def _count(module: torch.nn.Module) -> int:
     """Parameters of a module, also when ZeRO-3 has partitioned them (`ds_numel`)."""
     return sum(getattr(p, "ds_numel", p.numel()) for p in module.parameters())
-
-
-def _sum_over_ranks(counts: dict[str, int]) -> dict[str, int]:
-    """Collective: per-reason counts added up over all ranks."""
-    import deepspeed.comm as dist
-
-    gathered: list[dict[str, int] | None] = [None] * dist.get_world_size()
-    dist.all_gather_object(gathered, counts)
-    total: dict[str, int] = {}
-    for part in gathered:
-        for reason, n in part.items():
-            total[reason] = total.get(reason, 0) + n
-    return dict(sorted(total.items()))
