@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from slime_data import __version__
+from slime_data.card import render_card
 from slime_data.memory import return_freed_memory, system_allocator
 from slime_data.mix.allocate import allocate
 from slime_data.mix.gather import release_input_maps
@@ -37,7 +38,6 @@ from slime_data.shards import (
     REJECTS,
     config_hash,
     fsync_write,
-    render_card,
     shard_name,
     shard_set_manifest,
 )
