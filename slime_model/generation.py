@@ -244,3 +244,37 @@ def generate_batch(
         GenerationResult(stream.shown, prompt_tokens[i], completion[i], visual[i], finish[i])
         for i, stream in enumerate(streams)
     ]
+
+
+@torch.no_grad()
+def score_continuation(model, processor, conversation: list[dict], images: list[Image.Image], continuation: str):
+    """(log-probability of `continuation` as the assistant's answer to `conversation`, whether greedy
+    decoding would produce exactly it): what likelihood-scored benchmarks ask of a model.
+
+    The prompt is rendered as `generate_batch` renders it (generation prompt included); the
+    continuation's tokens follow it, and the selector reads the prompt's text only, as when answering.
+    """
+    from slime_model.merging import IGNORE_INDEX
+
+    prompt = processor([conversation], [images], add_generation_prompt=True)
+    answer = processor.tokenizer(continuation, add_special_tokens=False)["input_ids"]
+    if not answer:
+        raise ValueError("the continuation to score has no tokens")
+    tail = torch.tensor([answer])  # [1, n]
+    input_ids = torch.cat([prompt["input_ids"], tail], dim=1)  # [1, L + n]
+    labels = torch.full_like(input_ids, IGNORE_INDEX)
+    labels[0, -len(answer) :] = tail[0]
+    reads = torch.cat([prompt["selector_text_mask"], torch.zeros_like(tail, dtype=torch.bool)], dim=1)
+    inputs = {
+        "input_ids": input_ids,
+        "attention_mask": torch.cat([prompt["attention_mask"], torch.ones_like(tail)], dim=1),
+        "selector_text_mask": reads,  # the selector reads the prompt, never the continuation
+        "labels": labels,
+    }
+    if images:
+        inputs.update(pixel_values=prompt["pixel_values"], image_grids=prompt["image_grids"])
+    out = model(**{k: v.to(model.device) for k, v in inputs.items()}, use_cache=False, labelled_logits_only=True)
+    logits = out.logits.float()  # [n, V]: the predictions of the continuation's tokens, in order
+    target = tail[0].to(logits.device)
+    logprob = torch.log_softmax(logits, dim=-1).gather(-1, target[:, None]).sum()
+    return float(logprob), bool((logits.argmax(-1) == target).all())

@@ -9,10 +9,11 @@ conversation (an image placeholder per image, in the order the task gives them) 
 `generation_kwargs` become the request's budget, temperature, top-p and stop strings. Requests run in
 batches of `batch_size`; greedy answers do not depend on the batch (`generate_batch` guarantees it).
 
-Only `generate_until` tasks are supported. Log-likelihood tasks (multiple choice scored by option
-likelihood) and multi-round tasks raise a `NotImplementedError` naming the task: none of the paper's
-benchmarks is scored that way (they all compare generated answers), and a likelihood scorer would be
-a second model path to keep equal to the first.
+Log-likelihood tasks (multiple choice scored by option likelihood; lmms-eval sends them as
+`(context, target, doc_to_visual, doc_id, task, split)`) go through `generation.score_continuation`:
+the prompt rendered exactly as for generation, the continuation's tokens after it. Multi-round tasks
+run round by round: each round's messages come from the task's `doc_to_messages(doc, round_idx=...,
+previous_output=...)`, and every sample still going is answered in one `generate_batch` per round.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from lmms_eval.models.registry_v2 import ModelManifest
 from lmms_eval.protocol import ChatMessages
 from tqdm import tqdm
 
-from slime_model.generation import GenerationRequest, generate_batch, load_checkpoint
+from slime_model.generation import GenerationRequest, generate_batch, load_checkpoint, score_continuation
 
 MODEL_ID = "slime_model"
 DEFAULT_MAX_NEW_TOKENS = 128  # the released SliME evaluation's default budget
@@ -107,12 +108,57 @@ class SliMELmmsEval(lmms):
         return answers
 
     def loglikelihood(self, requests: Sequence[Instance]) -> list[tuple[float, bool]]:
-        tasks = sorted({instance.task_name for instance in requests})
-        raise NotImplementedError(
-            f"{MODEL_ID} answers generate_until tasks only; {', '.join(tasks)} scores by log-likelihood "
-            "(see slime_model.integrations.lmms_eval)"
-        )
+        """(log-probability of each request's continuation, whether greedy decoding gives exactly it)."""
+        image_token = self.processor.settings.image_token
+        scores = []
+        for instance in tqdm(requests, desc=f"{MODEL_ID} loglikelihood", disable=self.rank != 0):
+            context, target, doc_to_visual, doc_id, task, split = instance.args
+            doc = self.task_dict[task][split][doc_id]
+            continuation = target if isinstance(target, str) else str(target(doc))
+            images = [image.convert("RGB") for image in _flat(doc_to_visual(doc) if doc_to_visual else [])]
+            prompt = context if image_token in context or not images else image_token * len(images) + "\n" + context
+            conversation = [{"from": "human", "value": prompt}]
+            scores.append(score_continuation(self.model, self.processor, conversation, images, continuation))
+        return scores
 
-    def generate_until_multi_round(self, requests: Sequence[Instance]) -> list[str]:
-        tasks = sorted({instance.task_name for instance in requests})
-        raise NotImplementedError(f"{MODEL_ID} answers single-round tasks only; {', '.join(tasks)} is multi-round")
+    def generate_until_multi_round(self, requests: Sequence[Instance]) -> list[list[str]]:
+        """Every round's answer per request. Round 0 asks `doc_to_messages(doc)`; round r asks it again with
+        `round_idx`, `previous_output` (the answers so far) and `previous_round_info`, until it answers
+        terminal (or not with lmms-eval's 4-tuple). Rounds are serial within a sample, batched across samples."""
+        outputs: list[list[str]] = [[] for _ in requests]
+        infos: list[object] = [None] * len(requests)
+        going = list(range(len(requests)))
+        round_idx = 0
+        while going:
+            asked: list[tuple[int, GenerationRequest]] = []
+            for index in going:
+                _, doc_to_messages, gen_kwargs, doc_id, task, split = requests[index].args
+                doc = self.task_dict[task][split][doc_id]
+                if round_idx == 0:
+                    messages = doc_to_messages(doc)
+                else:
+                    payload = doc_to_messages(
+                        doc, round_idx=round_idx, previous_output=list(outputs[index]), previous_round_info=infos[index]
+                    )
+                    if not (isinstance(payload, tuple) and len(payload) == 4) or payload[1]:
+                        continue  # the task says this sample is done
+                    messages, _, _, infos[index] = payload
+                request = messages_to_request(messages, gen_kwargs, self.processor.settings.image_token)
+                asked.append((index, request))
+            for start in range(0, len(asked), self.batch_size):
+                chunk = asked[start : start + self.batch_size]
+                results = generate_batch(self.model, self.processor, [request for _, request in chunk])
+                for (index, _), result in zip(chunk, results, strict=True):
+                    outputs[index].append(result.text)
+            going = [index for index, _ in asked]
+            round_idx += 1
+        return outputs
+
+
+def _flat(visuals) -> list:
+    """doc_to_visual's images, flattened (tasks return an image, a list, or lists of them)."""
+    if visuals is None:
+        return []
+    if not isinstance(visuals, (list, tuple)):
+        return [visuals]
+    return [image for item in visuals for image in _flat(item)]

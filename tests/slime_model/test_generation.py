@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from slime_model.generation import GenerationRequest, generate_batch, prompt_length_bound
+from slime_model.generation import GenerationRequest, generate_batch, prompt_length_bound, score_continuation
 from tests.slime_model.slime_model_helpers import noise_image
 
 
@@ -105,3 +105,49 @@ def test_a_malformed_conversation_is_a_value_error(model, processor):
             + [GenerationRequest([{"from": "human", "value": "x"}], [noise_image(112, 112)])],
         )
     assert torch.is_grad_enabled()
+
+
+def test_score_continuation_is_the_sum_of_the_full_forwards_log_probabilities(model, processor):
+    """Against a plain forward over prompt + continuation (every position's logits, the selector reading the
+    prompt only): the continuation's log-probability, and whether greedy decoding would produce it."""
+    image = noise_image(200, 120, seed=5)
+    conversation = [{"from": "human", "value": "<image>\nWhat is it?"}]
+    prompt = processor([conversation], [image], add_generation_prompt=True)
+    for continuation in ("a red square", "What"):
+        answer = processor.tokenizer(continuation, add_special_tokens=False)["input_ids"]
+        tail = torch.tensor([answer])
+        reads = torch.cat([prompt["selector_text_mask"], torch.zeros_like(tail, dtype=torch.bool)], dim=1)
+        with torch.no_grad():
+            out = model(
+                input_ids=torch.cat([prompt["input_ids"], tail], dim=1),
+                attention_mask=torch.cat([prompt["attention_mask"], torch.ones_like(tail)], dim=1),
+                selector_text_mask=reads,
+                pixel_values=prompt["pixel_values"],
+                image_grids=prompt["image_grids"],
+            )
+        predictions = out.logits[0, -len(answer) - 1 : -1].float()  # [n, V]: the positions before each answer token
+        expected = torch.log_softmax(predictions, -1).gather(-1, tail[0][:, None]).sum()
+        logprob, is_greedy = score_continuation(model, processor, conversation, [image], continuation)
+        assert logprob == pytest.approx(float(expected), abs=1e-4)
+        assert is_greedy == bool((predictions.argmax(-1) == tail[0]).all())
+    with pytest.raises(ValueError, match="no tokens"):
+        score_continuation(model, processor, conversation, [image], "")
+
+
+def test_score_continuation_says_greedy_for_what_greedy_decoding_writes(model, processor):
+    """A model whose head always prefers one token: that token is the greedy continuation, with the
+    log-probability its logits give; any other continuation is not greedy."""
+    (word,) = processor.tokenizer("What", add_special_tokens=False)["input_ids"]
+    model.model.language_model.norm.weight.data.zero_()  # hidden states 0: logits are the head's bias alone
+    head = torch.nn.Linear(model.lm_head.in_features, model.lm_head.out_features, bias=True)
+    head.weight.data.zero_()
+    head.bias.data.zero_()
+    head.bias.data[word] = 5.0
+    model.lm_head = head
+    conversation = [{"from": "human", "value": "<image>\nWhat is it?"}]
+    image = noise_image(200, 120, seed=5)
+    (greedy,) = generate_batch(model, processor, [GenerationRequest(conversation, [image], max_new_tokens=1)])
+    assert greedy.text == "What"
+    logprob, is_greedy = score_continuation(model, processor, conversation, [image], "What")
+    assert is_greedy and logprob == pytest.approx(float(torch.log_softmax(head.bias.data, -1)[word]), abs=1e-5)
+    assert not score_continuation(model, processor, conversation, [image], "a")[1]

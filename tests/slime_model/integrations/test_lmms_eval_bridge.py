@@ -13,7 +13,7 @@ from lmms_eval.api.instance import Instance
 from lmms_eval.models.registry_v2 import ModelRegistryV2
 from PIL import ImageFile
 
-from slime_model.generation import GenerationRequest, generate_batch, load_checkpoint
+from slime_model.generation import GenerationRequest, generate_batch, load_checkpoint, score_continuation
 from slime_model.integrations.lmms_eval import MODEL_ID, SliMELmmsEval, messages_to_request
 from tests.slime_model.serving.serving_helpers import save_tiny_checkpoint
 from tests.slime_model.slime_model_helpers import noise_image
@@ -182,10 +182,74 @@ def test_sampling_settings_and_what_a_llava_conversation_cannot_hold():
         messages_to_request([{"role": "user", "content": [{"type": "video", "url": "a.mp4"}]}], {}, "<image>")
 
 
-def test_likelihood_tasks_are_refused_by_name(bridge):
-    instance = Instance("loglikelihood", ("ctx", "cont"), 0, {"task": "scienceqa_img_ppl", "doc_id": 0, "repeats": 1})
-    with pytest.raises(NotImplementedError, match="generate_until tasks only; scienceqa_img_ppl scores by"):
-        bridge.loglikelihood([instance])
+def meta(task: str, doc_id: int) -> dict:
+    return {"task": task, "doc_id": doc_id, "repeats": 1}
+
+
+def test_loglikelihood_scores_each_continuation_as_score_continuation_does(bridge):
+    """lmms-eval's log-likelihood requests (context, target, doc_to_visual, doc_id, task, split): the image
+    placeholders go before the context, the target may be text or a function of the doc."""
+    images = [noise_image(160, 120, seed=3), noise_image(90, 200, seed=4)]
+    docs = {0: {"images": images[:1], "answer": " B"}, 1: {"images": images, "answer": " A"}, 2: {"images": []}}
+    bridge.task_dict = {"mc": {"test": docs}}
+    visuals = lambda doc: doc["images"]  # noqa: E731
+    instances = [
+        Instance(
+            "loglikelihood",
+            ("Which one? A or B", lambda doc: doc["answer"], visuals, 0, "mc", "test"),
+            0,
+            meta("mc", 0),
+        ),
+        Instance("loglikelihood", ("Which one? A or B", " A", visuals, 1, "mc", "test"), 1, meta("mc", 1)),
+        Instance("loglikelihood", ("2 + 2 =", " 4", visuals, 2, "mc", "test"), 2, meta("mc", 2)),
+    ]
+    scores = bridge.loglikelihood(instances)
+    expected = [
+        score_continuation(bridge.model, bridge.processor, [{"from": "human", "value": value}], pictures, target)
+        for value, pictures, target in [
+            ("<image>\nWhich one? A or B", images[:1], " B"),
+            ("<image><image>\nWhich one? A or B", images, " A"),
+            ("2 + 2 =", [], " 4"),
+        ]
+    ]
+    assert scores == expected
+    assert all(logprob < 0 and isinstance(greedy, bool) for logprob, greedy in scores)
+
+
+def test_multi_round_tasks_run_round_by_round_with_the_previous_answers(bridge):
+    """Round 0 asks doc_to_messages(doc); later rounds pass the answers so far, until the task says done."""
+    image = noise_image(140, 140, seed=9)
+    seen: list[tuple[int, int, list[str]]] = []
+
+    def doc_to_messages(doc, round_idx=None, previous_output=None, previous_round_info=None):
+        if round_idx is None:
+            return [{"role": "user", "content": [{"type": "image", "url": image}, {"type": "text", "text": doc["q"]}]}]
+        seen.append((doc["id"], round_idx, list(previous_output)))
+        if round_idx >= doc["rounds"]:
+            return (None, True, previous_output, previous_round_info)
+        text = f"You said {previous_output[-1]!r}. Say it again."
+        return ([{"role": "user", "content": [{"type": "text", "text": text}]}], False, previous_output, round_idx)
+
+    docs = {0: {"id": 0, "q": "Colour?", "rounds": 2}, 1: {"id": 1, "q": "Shape?", "rounds": 1}}
+    bridge.task_dict = {"chat": {"test": docs}}
+    gen_kwargs = {"max_new_tokens": 4, "do_sample": False}
+    instances = [
+        Instance(
+            "generate_until_multi_round", ("", doc_to_messages, dict(gen_kwargs), i, "chat", "test"), i, meta("chat", i)
+        )
+        for i in docs
+    ]
+    outputs = bridge.generate_until_multi_round(instances)
+    assert [len(rounds) for rounds in outputs] == [2, 1]
+
+    def alone(messages) -> str:
+        request = messages_to_request(messages, gen_kwargs, bridge.processor.settings.image_token)
+        return generate_batch(bridge.model, bridge.processor, [request])[0].text
+
+    assert outputs[0][0] == alone(doc_to_messages(docs[0])) and outputs[1][0] == alone(doc_to_messages(docs[1]))
+    second = [{"role": "user", "content": [{"type": "text", "text": f"You said {outputs[0][0]!r}. Say it again."}]}]
+    assert outputs[0][1] == alone(second)
+    assert sorted(seen) == [(0, 1, outputs[0][:1]), (0, 2, outputs[0]), (1, 1, outputs[1])]
 
 
 @pytest.mark.parametrize("batch_size", ["auto", "0"])
