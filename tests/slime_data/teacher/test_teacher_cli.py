@@ -70,6 +70,23 @@ def shard_bytes(folder: Path) -> dict[str, bytes]:
     }
 
 
+def rationale_command(source: Path, out: Path, url: str, config: Path, cache: Path) -> list[str]:
+    """`slime-data teach SOURCE --mode rationale` against `url`, as a child process runs it."""
+    options = [
+        "--out",
+        str(out),
+        "--mode",
+        "rationale",
+        "--base-url",
+        url,
+        "--config",
+        str(config),
+        "--cache",
+        str(cache),
+    ]
+    return slime_data_command("teach", str(source), *options)
+
+
 def test_teach_writes_a_valid_shard_set_with_usage_in_the_manifest(
     serve, shard_input, teach, tmp_path, rationale_teacher
 ):
@@ -130,21 +147,7 @@ def test_kill_9_mid_run_then_rerun_sends_no_request_twice_and_gives_the_same_byt
 
     server = serve(script)
     source, out, cache = shard_input(n), tmp_path / "out", tmp_path / "cache.sqlite"
-    config = teacher_config(limits={"concurrency": 1})
-    command = slime_data_command(
-        "teach",
-        str(source),
-        "--out",
-        str(out),
-        "--mode",
-        "rationale",
-        "--base-url",
-        server.url,
-        "--config",
-        str(config),
-        "--cache",
-        str(cache),
-    )
+    command = rationale_command(source, out, server.url, teacher_config(limits={"concurrency": 1}), cache)
     process = subprocess.Popen(
         command, cwd=REPO_ROOT, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
@@ -183,21 +186,7 @@ def test_ctrl_c_while_a_request_is_in_flight_stops_at_once_and_a_rerun_resumes(
 
     server = serve(script)
     source, out, cache = shard_input(n), tmp_path / "out", tmp_path / "cache.sqlite"
-    config = teacher_config(limits={"concurrency": 1})
-    command = slime_data_command(
-        "teach",
-        str(source),
-        "--out",
-        str(out),
-        "--mode",
-        "rationale",
-        "--base-url",
-        server.url,
-        "--config",
-        str(config),
-        "--cache",
-        str(cache),
-    )
+    command = rationale_command(source, out, server.url, teacher_config(limits={"concurrency": 1}), cache)
     in_flight = lambda process: len(server.requests) > stuck_at  # noqa: E731  (the held request was sent)
     try:
         result = interrupt_when_busy(command, in_flight, cwd=REPO_ROOT, env=child_env(), log=tmp_path / "stderr.txt")
