@@ -3,35 +3,18 @@
 from __future__ import annotations
 
 import torch
-from transformers import CLIPVisionConfig, CLIPVisionModel, LlamaConfig, LlamaForCausalLM
+from transformers import CLIPVisionModel, LlamaForCausalLM
 
-from slime_model.tiny import tiny_tokenizer
+from slime_model.tiny import tiny_settings, tiny_tokenizer
 from slime_model.training.model_init import build_initial
 from slime_model.training.recipe import ModelSource
 
 
 def test_vision_tower_and_llm_weights_come_from_their_folders(tmp_path):
     torch.manual_seed(1)
-    vision = CLIPVisionModel(
-        CLIPVisionConfig(
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            image_size=112,
-            patch_size=14,
-        )
-    )
-    llm = LlamaForCausalLM(
-        LlamaConfig(
-            vocab_size=512,
-            hidden_size=64,
-            intermediate_size=128,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-        )
-    )
+    settings = tiny_settings()  # the tiny preset's own tower and LLM shapes
+    vision = CLIPVisionModel(settings["vision_config"])
+    llm = LlamaForCausalLM(settings["text_config"])
     vision.save_pretrained(tmp_path / "clip")
     llm.save_pretrained(tmp_path / "llm")
     tiny_tokenizer().save_pretrained(tmp_path / "llm")
