@@ -147,20 +147,24 @@ def write_pope(folder: Path) -> None:
         )
 
 
+# The ten annotators' answers of a real TextVQA val question (image 003a8ae2ef43b901).
+TEXTVQA_ANSWERS = [
+    "nous les gosses",
+    "dakota",
+    "clos culombu",
+    "dakota digital",
+    "dakota",
+    "dakota",
+    "dakota digital",
+    "dakota digital",
+    "dakota",
+    "dakota",
+]
+
+
 def write_textvqa(folder: Path) -> None:
     _image(folder / "train_images" / "003a8ae2ef43b901.jpg", 7)
-    answers = [
-        "nous les gosses",
-        "dakota",
-        "clos culombu",
-        "dakota digital",
-        "dakota",
-        "dakota",
-        "dakota digital",
-        "dakota digital",
-        "dakota",
-        "dakota",
-    ]
+    answers = TEXTVQA_ANSWERS
     _json(
         folder / "TextVQA_0.5.1_val.json",
         {

@@ -14,6 +14,7 @@ from slime_model.evaluation.metrics.math import (
 )
 from slime_model.evaluation.metrics.vqa import gqa_exact_match, normalize_vqa_answer, relaxed_correct, vqa_accuracy
 from slime_model.evaluation.metrics.yesno import binary_scores, mme_answer, mme_scores, pope_answer
+from tests.slime_data.decontam.release_fixtures import TEXTVQA_ANSWERS
 
 
 def test_vqa_normalisation_and_accuracy() -> None:
@@ -130,18 +131,7 @@ OFFICIAL_VQA_NORMALISED = {
     "yes, it is": "yes it is",
     "3.5": "3.5",
 }
-TEXTVQA_GOLD = [
-    "nous les gosses",
-    "dakota",
-    "clos culombu",
-    "dakota digital",
-    "dakota",
-    "dakota",
-    "dakota digital",
-    "dakota digital",
-    "dakota",
-    "dakota",
-]
+TEXTVQA_GOLD = TEXTVQA_ANSWERS
 OFFICIAL_TEXTVQA_SCORES = {
     "Dakota": 1.0,
     "dakota digital": 0.9,
