@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from importlib import resources
 
 import yaml
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 HUMAN, GPT = "human", "gpt"
 
@@ -38,6 +38,25 @@ class ChatTemplate(BaseModel):
     assistant: TurnFormat
     generation_prefix: str
     keep_user_text: bool
+
+    @model_validator(mode="after")
+    def _generation_prefix_starts_the_assistant_prefix(self) -> ChatTemplate:
+        if not self.assistant.prefix.startswith(self.generation_prefix):
+            raise ValueError(
+                f"generation_prefix {self.generation_prefix!r} must begin assistant.prefix {self.assistant.prefix!r}: "
+                "a generated answer continues exactly where a trained one starts"
+            )
+        return self
+
+    @property
+    def answer_lead(self) -> str:
+        """What the assistant prefix adds after the generation prompt (vicuna's space after "ASSISTANT:").
+
+        A generated answer starts right after `generation_prefix`, so these characters belong to the answer:
+        a tokenizer that keeps the space as a token of its own (the tiny BPE before a rare letter) must
+        learn to emit it, or generation starts with a token no label ever showed the model.
+        """
+        return self.assistant.prefix[len(self.generation_prefix) :]
 
 
 @functools.lru_cache(maxsize=1)
@@ -94,7 +113,8 @@ def render_conversation(
             ]
         else:
             segments += [
-                (template.assistant.prefix, SegmentKind.FRAME),
+                (template.generation_prefix, SegmentKind.FRAME),
+                (template.answer_lead, SegmentKind.ANSWER),
                 (value, SegmentKind.ANSWER),
                 (template.assistant.suffix, SegmentKind.ANSWER),
             ]

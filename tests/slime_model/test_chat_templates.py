@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from slime_model.templates import CHAT_TEMPLATE_NAMES, SegmentKind, get_chat_template, render_conversation
+from slime_model.templates import CHAT_TEMPLATE_NAMES, ChatTemplate, SegmentKind, get_chat_template, render_conversation
 
 CONVERSATION = [
     {"from": "human", "value": "What is shown?\n<image>"},
@@ -35,8 +35,34 @@ def test_vicuna_v1_matches_llava_conv_vicuna_v1():
         _text(segments)
         == f"{system} USER: <image>\nWhat is shown? ASSISTANT: A chart.</s>USER: Its maximum? ASSISTANT: 12</s>"
     )
-    assert _text(segments, SegmentKind.ANSWER) == "A chart.</s>12</s>"
+    # The space after "ASSISTANT:" is the answer's: generation prompts end at the colon.
+    assert _text(segments, SegmentKind.ANSWER) == " A chart.</s> 12</s>"
     assert _text(segments, SegmentKind.USER) == "<image>\nWhat is shown?Its maximum?"
+
+
+def test_a_space_token_after_the_colon_is_labelled_so_generation_starts_where_training_did(processor):
+    """The tiny BPE keeps " d" apart ("Ġ", "d"): the lone space must be a label, since a generation prompt
+    ends at "ASSISTANT:" and the model's first token there is that space."""
+    conversation = [{"from": "human", "value": "Which pattern?"}, {"from": "gpt", "value": "dots"}]
+    trained = processor([conversation], [None], padding_side="right")
+    prompt = processor([conversation[:1]], [None], add_generation_prompt=True)
+    tokens = processor.tokenizer.convert_ids_to_tokens(trained["input_ids"][0])
+    labelled = [t for t, label in zip(tokens, trained["labels"][0].tolist(), strict=True) if label != -100]
+    assert labelled[0] == "Ġ" and "".join(labelled[1:]) == "dots</s>"
+    assert trained["input_ids"][0, : prompt["input_ids"].shape[1]].tolist() == prompt["input_ids"][0].tolist()
+
+
+def test_a_generation_prefix_that_does_not_begin_the_assistant_prefix_is_refused():
+    with pytest.raises(ValueError, match="must begin assistant.prefix"):
+        ChatTemplate.model_validate(
+            {
+                "system_prefix": "",
+                "user": {"prefix": "U: ", "suffix": " "},
+                "assistant": {"prefix": "A: ", "suffix": "</s>"},
+                "generation_prefix": "ASSISTANT:",
+                "keep_user_text": True,
+            }
+        )
 
 
 def test_vicuna_generation_prompt():

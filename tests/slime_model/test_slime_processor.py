@@ -26,9 +26,9 @@ def test_batch_layout_labels_and_selector_mask(processor):
     assert batch["pixel_values"].shape == (1 + rows * cols, 3, 112, 112)  # the text-only sample adds no crop
     ids, labels, user = batch["input_ids"], batch["labels"], batch["selector_text_mask"]
     # A token belongs to the segment of its last character: " A" (space from the template) is an
-    # answer token, a lone " " token before "Hi" is template text.
+    # answer token, and so is a lone " " before "Hi": the generation prompt ends before that space.
     assert _decode(processor, ids[0][labels[0] != IGNORE_INDEX]) == " A red square.</s>"
-    assert _decode(processor, ids[1][labels[1] != IGNORE_INDEX]) == "Hi!</s>"
+    assert _decode(processor, ids[1][labels[1] != IGNORE_INDEX]) == " Hi!</s>"
     # no image token, system or role text, and no whitespace-only token (the "\n" after <image>)
     assert _decode(processor, ids[0][user[0]]) == "What is shown?"
     assert _decode(processor, ids[1][user[1]]) == "Hello"
