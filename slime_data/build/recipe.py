@@ -81,6 +81,9 @@ class BuildRecipe(BaseModel):
         for spec in self.steps:
             if spec.step not in STEP_REGISTRY:
                 raise ValueError(f"unknown step {spec.step!r}; known steps: {', '.join(sorted(STEP_REGISTRY))}")
+        for spec in self.steps:
+            if spec.enabled and STEP_REGISTRY[spec.step].validate_at_load:
+                make_step(spec.step, spec.params, {})
         scopes = [STEP_REGISTRY[s.step].scope for s in self.steps if s.enabled]
         if "global" in scopes and "record" in scopes[scopes.index("global") :]:
             raise ValueError("record steps must come before global steps (dedup, decontaminate, cap, group)")
