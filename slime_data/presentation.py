@@ -116,8 +116,8 @@ class PresentationConfig(BaseModel):
     sources: dict[str, Choice] = Field(default_factory=dict)
     tasks: dict[str, str] = Field(default_factory=dict)
 
-    @model_validator(mode="after")
-    def _names_exist(self) -> PresentationConfig:
+    def check_names(self) -> None:
+        """Every template, source and task named exists (a plain ValueError naming the place)."""
         self._check_template(self.default, "default")
         for source, choice in self.sources.items():
             if source not in REGISTRY:
@@ -129,7 +129,6 @@ class PresentationConfig(BaseModel):
         for task, name in self.tasks.items():
             self._check_task(task, "tasks")
             self._check_template(name, f"tasks.{task}")
-        return self
 
     def _check_template(self, name: str, where: str) -> None:
         if name not in self.templates:
@@ -163,8 +162,11 @@ def load_presentation(path: Path = PRESENTATION_FILE, overrides: dict[str, Any] 
     raw = read_yaml_mapping(path, "presentation config")
     try:
         config = PresentationConfig(**raw)
+        config.check_names()
     except ValidationError as err:
         raise ValueError(f"{path}: {validation_message(err)}") from None
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
     overrides = {key: value for key, value in (overrides or {}).items() if value}
     if not overrides:
         return config
@@ -173,9 +175,13 @@ def load_presentation(path: Path = PRESENTATION_FILE, overrides: dict[str, Any] 
     for key in ("sources", "tasks"):
         merged[key] = {**merged[key], **overrides.get(key, {})}
     try:
-        return PresentationConfig(**merged)
+        config = PresentationConfig(**merged)
+        config.check_names()
     except ValidationError as err:
         raise ValueError(f"override of {path.name}: {validation_message(err)}") from None
+    except ValueError as err:
+        raise ValueError(f"override of {path.name}: {err}") from None
+    return config
 
 
 @dataclass

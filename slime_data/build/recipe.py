@@ -81,9 +81,6 @@ class BuildRecipe(BaseModel):
         for spec in self.steps:
             if spec.step not in STEP_REGISTRY:
                 raise ValueError(f"unknown step {spec.step!r}; known steps: {', '.join(sorted(STEP_REGISTRY))}")
-        for spec in self.steps:
-            if spec.enabled and STEP_REGISTRY[spec.step].validate_at_load:
-                make_step(spec.step, spec.params, {})
         scopes = [STEP_REGISTRY[s.step].scope for s in self.steps if s.enabled]
         if "global" in scopes and "record" in scopes[scopes.index("global") :]:
             raise ValueError("record steps must come before global steps (dedup, decontaminate, cap, group)")
@@ -112,5 +109,13 @@ def build_step(spec: StepSpec, recipe: BuildRecipe, root: str | None = None, wor
 
 
 def load_recipe(path: str | Path) -> tuple[BuildRecipe, dict[str, Any]]:
-    """Parse and validate; returns the model and the raw dict (stored in the manifest)."""
-    return load_recipe_file(path, BuildRecipe, "recipe")
+    """Parse and validate (steps that are cheap to build are built once, so a bad parameter fails
+    here, before any work); returns the model and the raw dict (stored in the manifest)."""
+    recipe, raw = load_recipe_file(path, BuildRecipe, "recipe")
+    for spec in recipe.steps:
+        if spec.enabled and STEP_REGISTRY[spec.step].validate_at_load:
+            try:
+                make_step(spec.step, spec.params, {})
+            except ValueError as err:
+                raise ValueError(f"{path}: {err}") from None
+    return recipe, raw

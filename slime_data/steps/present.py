@@ -55,7 +55,10 @@ class Present(GlobalStep):
         super().__init__()
         self.params = PresentParams(**params)
         overrides = {"default": self.params.default, "sources": self.params.sources, "tasks": self.params.tasks}
-        self.config = load_presentation(self.params.config or PRESENTATION_FILE, overrides)
+        try:
+            self.config = load_presentation(self.params.config or PRESENTATION_FILE, overrides)
+        except ValueError as err:
+            raise ValueError(f"step {self.name!r}: {err}") from None
         self.counts: Counter[tuple[str, str, str]] = Counter()  # (source, template label, row) -> rows written
         self.rows_in = 0
 
