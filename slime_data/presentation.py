@@ -22,20 +22,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from slime_data.paths import PIPELINES_DIR
 from slime_data.recipes import read_yaml_mapping, validation_message
-from slime_data.record import GPT, HUMAN, TASKS, Record
+from slime_data.record import GPT, HUMAN, PRESENTATION_MARK, TASKS, Record
 from slime_data.sources import REGISTRY
 
 PRESENTATION_FILE = PIPELINES_DIR / "presentation.yaml"
 FIELDS = ("answer", "rationale")  # the record columns a turn may be written from
 ANY_TASK = "*"
-_ROW_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # a later row's id is "<id>/<name>"
+_ROW_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # a later row's id is "<id>#<name>"
 
 
 class RowTemplate(BaseModel):
     """One row a template writes: the gpt turn's text, and how the question before it is reworded."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(description="the row's name; rows after the first get the id '<id>/<name>'")
+    name: str = Field(description="the row's name; rows after the first get the id '<id>#<name>'")
     turn: str = Field(description="the gpt turn, with {answer} and/or {rationale}")
     instructions: dict[str, str] = Field(
         default_factory=dict, description="response-format line ending the question -> the line this row asks"
@@ -201,7 +201,8 @@ def present(record: Record, template: Template, label: str) -> list[Presented]:
 
     The first row keeps the record's id; when none of its turns can be written (no rationale, no
     answer) the record keeps its ingested turns. A later row is written only when it rewrites at
-    least one turn, with the id ``<id>/<row name>``. ``answer`` and ``rationale`` stay as they are.
+    least one turn, with the id ``<id>#<row name>`` (dedup never takes two presentations of one
+    record for copies: ``slime_data.dedup.plan``). ``answer`` and ``rationale`` stay as they are.
     """
     turn_golds = golds(record)
     if sum(turn["from"] == GPT for turn in record.conversations) != len(turn_golds):
@@ -216,7 +217,7 @@ def present(record: Record, template: Template, label: str) -> list[Presented]:
         lineage: dict[str, Any] = {"template": label, "row": row.name}
         if written < len(turn_golds):
             lineage["turns_ingested"] = len(turn_golds) - written
-        record_id = record.id if index == 0 else f"{record.id}/{row.name}"
+        record_id = record.id if index == 0 else f"{record.id}{PRESENTATION_MARK}{row.name}"
         out.append(
             Presented(
                 replace(record, id=record_id, conversations=turns, meta={**record.meta, "presentation": lineage}),

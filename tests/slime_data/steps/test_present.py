@@ -5,20 +5,23 @@ pipeline into the shard set and ``export llava``."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import io
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
 from slime_data.cli.main import app
-from slime_data.images import content_hash
+from slime_data.images import content_hash, phash64
 from slime_data.record import ImageRef, Record, Reject
 from slime_data.runner import apply_steps
 from slime_data.shards import ShardSet, write_shard_set
 from slime_data.sources import REGISTRY
+from slime_data.steps.dedup import ExactDedupStep, NearDedupStep
 from slime_data.steps.group import Group
 from slime_data.steps.present import Present
 from slime_data.synth import SynthConfig, generate_synth
@@ -125,9 +128,9 @@ def test_both_writes_two_rows_with_stable_distinct_ids() -> None:
     after = run(step, before)
     assert [r.id for r in after] == [
         "arxivqa/cond-mat-1912",
-        "arxivqa/cond-mat-1912/reasoning",
+        "arxivqa/cond-mat-1912#reasoning",
         "arxivqa/cs-2106",
-        "arxivqa/cs-2106/reasoning",
+        "arxivqa/cs-2106#reasoning",
         "arxivqa/astro-ph-2003",  # no rationale: one row, its ingested turn reworded to the short answer
     ]
     short, reasoning = after[2], after[3]
@@ -174,7 +177,7 @@ def test_grouped_rows_are_presented_turn_by_turn(tmp_path: Path) -> None:
     group.plan(ShardSet(tmp_path))
     stream, (_, counted) = apply_steps(iter(ShardSet(tmp_path)), [group, present])
     out = {r.id: r for r in stream if isinstance(r, Record)}
-    assert sorted(out) == ["dvqa/0", "dvqa/0/reasoning", "dvqa/3"]
+    assert sorted(out) == ["dvqa/0", "dvqa/0#reasoning", "dvqa/3"]
     assert [t["value"] for t in out["dvqa/0"].conversations] == [
         f"<image>\nWhat is value 0?\n{SHORT_OPEN}",
         "0",
@@ -183,7 +186,7 @@ def test_grouped_rows_are_presented_turn_by_turn(tmp_path: Path) -> None:
         f"What is value 2?\n{SHORT_OPEN}",
         "2",
     ]
-    assert [t["value"] for t in out["dvqa/0/reasoning"].conversations] == [
+    assert [t["value"] for t in out["dvqa/0#reasoning"].conversations] == [
         f"<image>\nWhat is value 0?\n{REASON_OPEN}",
         "Bar 0 is at 0.\nThe answer is 0.",
         f"What is value 1?\n{SHORT_OPEN}",  # no rationale: this turn keeps its short answer and question
@@ -191,7 +194,7 @@ def test_grouped_rows_are_presented_turn_by_turn(tmp_path: Path) -> None:
         f"What is value 2?\n{REASON_OPEN}",
         "Bar 2 is at 2.\nThe answer is 2.",
     ]
-    lineage = out["dvqa/0/reasoning"].meta["presentation"]
+    lineage = out["dvqa/0#reasoning"].meta["presentation"]
     assert lineage == {"template": "both@1", "row": "reasoning", "turns_ingested": 1}
     assert out["dvqa/3"].meta["presentation"]["row"] == "answer"
     assert (counted.rows_in, counted.rows_out, counted.rejected) == (2, 3, 0)
@@ -208,6 +211,48 @@ def test_turns_without_their_golds_are_kept() -> None:
 def test_rejects_pass_through_untouched() -> None:
     reject = Reject(id="dvqa/9", source="dvqa", step="cap", reason="over_cap")
     assert list(Present().run([reject])) == [reject]
+
+
+def with_noise_image(record: Record, seed: int) -> Record:
+    """``record`` holding a loaded image of its own (random pixels: no two rows look alike)."""
+    pixels = np.random.default_rng(seed).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "PNG")
+    data = buffer.getvalue()
+    phash = phash64(Image.open(io.BytesIO(data)))
+    return dataclasses.replace(
+        record,
+        image=ImageRef(bytes=data, path=f"{seed}.png"),
+        width=64,
+        height=64,
+        image_hash=content_hash(data),
+        phash=phash,
+    )
+
+
+def test_dedup_never_takes_two_presentations_of_one_record_for_copies(tmp_path: Path) -> None:
+    """ScienceQA's long questions differ only in their closing line between the short and the reasoning row:
+    near copies by question Jaccard (>= 0.8) on the same image, exactly what a mix's hygiene dedup looks for."""
+    adapter = REGISTRY["scienceqa"]
+    root = adapter.locate(SAMPLES["scienceqa"][0])
+    native = [r for split in ("train", "val", "test") for r in adapter.read(root, split) if isinstance(r, Record)]
+    native = [r for r in native if r.image is not None]  # 24 of the 70 problems have one
+    records = [with_noise_image(r, seed) for seed, r in enumerate(native)]
+    presented = run(Present(sources={"scienceqa": "both"}), records)
+    assert len(presented) == 2 * len(records)
+    write_shard_set(tmp_path / "presented", presented)
+    assert NearDedupStep(max_hamming=6, min_jaccard=0.8).plan(ShardSet(tmp_path / "presented")) == {}
+    # the same rows under ids that do not say they are one record's presentations: near copies
+    renamed = [dataclasses.replace(r, id=r.id.replace("#", "/")) for r in presented]
+    write_shard_set(tmp_path / "renamed", renamed)
+    drops = NearDedupStep(max_hamming=6, min_jaccard=0.8).plan(ShardSet(tmp_path / "renamed"))
+    assert len(drops) >= 5 and all(reason == "near_duplicate" for reason, _ in drops.values())
+    # exact copies too: a template that leaves the question as it is
+    same_question = [
+        dataclasses.replace(r, conversations=records[i // 2].conversations) for i, r in enumerate(presented)
+    ]
+    write_shard_set(tmp_path / "exact", same_question)
+    assert ExactDedupStep().plan(ShardSet(tmp_path / "exact")) == {}
 
 
 @pytest.mark.slow
