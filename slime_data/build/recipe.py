@@ -84,6 +84,13 @@ class BuildRecipe(BaseModel):
         scopes = [STEP_REGISTRY[s.step].scope for s in self.steps if s.enabled]
         if "global" in scopes and "record" in scopes[scopes.index("global") :]:
             raise ValueError("record steps must come before global steps (dedup, decontaminate, cap, group)")
+        enabled = [s.step for s in self.steps if s.enabled]
+        if "present" in enabled and enabled[-1] != "present":
+            # group copies merged rows' turns as ingested; dedup and decontamination compare ingested questions
+            after = ", ".join(enabled[enabled.index("present") + 1 :])
+            raise ValueError(
+                f"step 'present' must come last (after dedup, decontaminate, cap, group), not before {after}"
+            )
         return self
 
     @property

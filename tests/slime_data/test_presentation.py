@@ -111,3 +111,20 @@ def test_build_recipe_refuses_an_unknown_template_when_loaded(tmp_path: Path) ->
         load_recipe(recipe)
     text = str(err.value)
     assert text.startswith(f"{recipe}: ") and "unknown template 'reasoning_first'" in text and "\n" not in text
+
+
+def test_build_recipe_wants_present_last(tmp_path: Path) -> None:
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        "name: t\nsources: [{name: scienceqa}]\nsteps:\n  - step: present\n  - step: cap\n"
+        "  - {step: group, enabled: false}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ValueError, match="step 'present' must come last .*, not before cap$"):
+        load_recipe(recipe)
+    recipe.write_text(
+        "name: t\nsources: [{name: scienceqa}]\nsteps:\n  - step: cap\n  - step: present\n"
+        "  - {step: group, enabled: false}\n",
+        encoding="utf-8",
+    )
+    assert [s.step for s in load_recipe(recipe)[0].step_specs("global")] == ["cap", "present"]
