@@ -43,7 +43,8 @@ def _inside(image_dir: Path, name: str) -> Path:
 def export_llava(
     shard_set: ShardSet, out: Path, image_dir: Path, on_row: Callable[[], None] | None = None
 ) -> tuple[int, int]:
-    """Write ``out`` (a JSON list of ``{id, image, conversations}``) and the images; returns (rows, images).
+    """Write ``out`` (a JSON list of ``{id, image, conversations[, presentation]}``) and the images; returns
+    (rows, images).
 
     Every row's id and source are checked before anything is written (they become file names).
     """
@@ -64,6 +65,8 @@ def export_llava(
             entry["image"] = name
             n_images += 1
         entry["conversations"] = record.conversations
+        if "presentation" in record.meta:  # lineage of the gpt turns; LLaVA's loader reads only id/image/conversations
+            entry["presentation"] = record.meta["presentation"]
         entries.append(entry)
         if on_row is not None:
             on_row()

@@ -23,6 +23,9 @@ SCHEMA_VERSION = "1.0"
 # Roles follow the LLaVA convention.
 HUMAN, GPT = "human", "gpt"
 IMAGE_TOKEN = "<image>"
+# "<id>#<row>": another presentation of record <id> (the `present` step's two-row templates:
+# the same image and question, answered once short and once with the reasoning).
+PRESENTATION_MARK = "#"
 
 TASKS = (
     "chart",

@@ -84,6 +84,13 @@ class BuildRecipe(BaseModel):
         scopes = [STEP_REGISTRY[s.step].scope for s in self.steps if s.enabled]
         if "global" in scopes and "record" in scopes[scopes.index("global") :]:
             raise ValueError("record steps must come before global steps (dedup, decontaminate, cap, group)")
+        enabled = [s.step for s in self.steps if s.enabled]
+        if "present" in enabled and enabled[-1] != "present":
+            # group copies merged rows' turns as ingested; dedup and decontamination compare ingested questions
+            after = ", ".join(enabled[enabled.index("present") + 1 :])
+            raise ValueError(
+                f"step 'present' must come last (after dedup, decontaminate, cap, group), not before {after}"
+            )
         return self
 
     @property
@@ -109,5 +116,13 @@ def build_step(spec: StepSpec, recipe: BuildRecipe, root: str | None = None, wor
 
 
 def load_recipe(path: str | Path) -> tuple[BuildRecipe, dict[str, Any]]:
-    """Parse and validate; returns the model and the raw dict (stored in the manifest)."""
-    return load_recipe_file(path, BuildRecipe, "recipe")
+    """Parse and validate (steps that are cheap to build are built once, so a bad parameter fails
+    here, before any work); returns the model and the raw dict (stored in the manifest)."""
+    recipe, raw = load_recipe_file(path, BuildRecipe, "recipe")
+    for spec in recipe.steps:
+        if spec.enabled and STEP_REGISTRY[spec.step].validate_at_load:
+            try:
+                make_step(spec.step, spec.params, {})
+            except ValueError as err:
+                raise ValueError(f"{path}: {err}") from None
+    return recipe, raw

@@ -171,6 +171,19 @@ def decontamination_section(global_steps: dict[str, Any]) -> str:
     return caption + table(("benchmark", *(k.replace("_", " ") for k in keys)), rows)
 
 
+def presentation_section(global_steps: dict[str, Any]) -> str:
+    stats = global_steps.get("present")
+    if not stats:
+        return "<p class=muted>No present step in this build: the gpt turns are as ingested.</p>"
+    caption = (
+        "<p>How the assistant turns were written (the <code>present</code> step, templates in "
+        f"<code>pipelines/presentation.yaml</code>): rows per source, template and row; {stats['added']:,} rows "
+        f"added by two-row templates, {stats['ingested']:,} kept their ingested turn.</p>"
+    )
+    rows = [(r["source"], r["template"], r["row"], r["rows"]) for r in stats["rows"]]
+    return caption + table(("source", "template", "row", "rows"), rows, text_columns=(1, 2))
+
+
 def usage_section(manifest: dict[str, Any]) -> str:
     usage = manifest.get("usage")
     if not usage:
@@ -248,6 +261,7 @@ in {len(data.read)} source(s). Every number below comes from the shard set's man
 <h2>Rejects</h2>{rejects_section(data)}{fig("rejects")}
 <h2>Duplicates</h2>{duplicates_section(data, global_steps)}
 <h2>Decontamination</h2>{decontamination_section(global_steps)}
+<h2>Presentation</h2>{presentation_section(global_steps)}
 {usage_section(manifest)}
 <h2>Images</h2>{no_images}{fig("resolution")}{fig("quality")}
 <h2>Text</h2>{fig("lengths")}

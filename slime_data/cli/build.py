@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from slime_data.cli.executor_options import ExecutorKind, ExecutorOption, RayAddressOption, runs_on_executor
 from slime_data.cli.ingest import MaxRejectRatio, check_rejects, print_summary
@@ -132,6 +133,7 @@ def build(
     console.print("global steps: planning and filtering…")
     manifest = finish(recipe, raw, out / STAGE1, out, command, workers)
     print_summary(manifest, title=f"build {name} -> {out}")
+    print_presentation(manifest)
     console.print(f"report: {out / 'report.html'}")
     check_rejects(manifest, max_reject_ratio, out)
 
@@ -164,6 +166,20 @@ def merge(
     raw = load_manifest(slices[0])[1]["config"]["recipe"]
     manifest = finish(BuildRecipe(**raw), raw, out / STAGE1, out, command, workers)
     print_summary(manifest, title=f"merge {len(slices)} slices ({stage1['num_rows']} rows) -> {out}")
+    print_presentation(manifest)
+
+
+def print_presentation(manifest: dict) -> None:
+    """Rows per source and presentation template, when the build ran the ``present`` step."""
+    stats = manifest.get("global_steps", {}).get("present")
+    if not stats:
+        return
+    table = Table(title="assistant turns by template (present)")
+    for column in ("source", "template", "row", "rows"):
+        table.add_column(column, justify="right" if column == "rows" else "left")
+    for row in stats["rows"]:
+        table.add_row(row["source"], row["template"], row["row"], str(row["rows"]))
+    console.print(table)
 
 
 @user_errors

@@ -12,6 +12,10 @@ order). Everything else in the cluster is dropped with a reason and the id that 
   Jaccard of the whole conversation alone. MinHash LSH finds the candidate texts; the decision
   is the exact Jaccard of their shingle sets, not the MinHash estimate (``NearDedup.similar``).
 
+Two presentations of one record (``<id>`` and ``<id>#<row>``, the ``present`` step's two-row
+templates: the same image and question, answered short and with the reasoning) are never
+copies of each other; either can still be a copy of a third row.
+
 The build pipeline calls them through the steps in ``slime_data.steps.dedup``; the mix and
 ``slime-data merge`` can call them directly on signatures of several shard sets::
 
@@ -22,11 +26,13 @@ The build pipeline calls them through the steps in ``slime_data.steps.dedup``; t
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -36,6 +42,7 @@ from slime_data.dedup.pairs import SortedKeys, groups, repeated
 from slime_data.dedup.shingles import GOLDEN, mix64, shingle_jaccard
 from slime_data.dedup.signatures import Signatures
 from slime_data.dedup.unionfind import UnionFind
+from slime_data.record import PRESENTATION_MARK
 
 # Question clusters up to this many image rows compare all their pairs (at most n x 64 checks
 # in all); larger ones use multi-index hashing.
@@ -53,6 +60,15 @@ class DropPlan:
 
     drops: dict[str, tuple[str, str]] = field(default_factory=dict)
     stats: dict[str, int] = field(default_factory=dict)
+
+
+def record_families(ids: pa.Array) -> np.ndarray | None:
+    """(n,) per row, a number shared by the presentations of one record (``<id>`` and ``<id>#<row>``);
+    None when no id holds the mark (then every row is its own record)."""
+    if not pc.any(pc.match_substring(ids, PRESENTATION_MARK)).as_py():
+        return None
+    records = pc.replace_substring_regex(ids, f"{re.escape(PRESENTATION_MARK)}.*$", "")
+    return pc.index_in(records, value_set=pc.unique(records)).to_numpy(zero_copy_only=False)
 
 
 def keepers(roots: np.ndarray, pixels: np.ndarray, id_rank: np.ndarray) -> np.ndarray:
@@ -83,7 +99,11 @@ class _ClusterDedup(ABC):
         n = len(sigs)
         union = UnionFind(n)
         n_pairs = 0
+        families = record_families(sigs.ids)
         for left, right in self.pairs(sigs):
+            if families is not None:  # two presentations of one record are not copies
+                apart = families[left] != families[right]
+                left, right = left[apart], right[apart]
             union.union(left, right)
             n_pairs += len(left)
         roots = union.roots()

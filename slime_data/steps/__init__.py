@@ -6,6 +6,7 @@ from slime_data.steps import (  # noqa: F401  (imported for registration)
     dedup,
     group,
     load_image,
+    present,
     quality,
     resolution,
     teacher,

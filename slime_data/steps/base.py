@@ -31,6 +31,9 @@ class Step(ABC):
     # Parameters the step takes from its caller's context rather than its recipe entry (the
     # build's --root, the mix recipe's folder, --workers, the build recipe's caps): see make_step.
     context_keys: ClassVar[tuple[str, ...]] = ()
+    # True: the build recipe builds the step once when it is loaded, so a bad parameter is an
+    # error before any work starts (for steps that are cheap to build and need no context).
+    validate_at_load: ClassVar[bool] = False
 
     @abstractmethod
     def run(self, records: Iterable[Record]) -> StepOutput:

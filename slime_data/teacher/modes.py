@@ -3,8 +3,8 @@
 - ``rationale``: rows with a gold answer and a missing (or poor) rationale get step-by-step
   reasoning from the teacher, kept only if its final answer matches the gold answer after
   normalisation. The answer turn of the conversation is left as it is (the short answer the
-  human turn asks for); the reasoning goes into the ``rationale`` column, so a later step can
-  decide how to present it. Other rows pass through untouched.
+  human turn asks for); the reasoning goes into the ``rationale`` column, and the build's ``present``
+  step decides how to show it (``pipelines/presentation.yaml``). Other rows pass through untouched.
 - ``qa``: each image whose shorter side is at least ``min_short_side`` gets up to ``questions``
   new detail-heavy question/answer/rationale rows with ids ``<record id>/qa-<n>``; the input row
   passes through too. With ``thumbnail_check``, one more request asks the same questions about
