@@ -34,7 +34,7 @@ def prepare_inputs(ctx: BuildContext) -> None:
     recipe = ctx.recipe
     if recipe.synth is not None:
         spec = recipe.synth
-        config = SynthConfig(n=spec.n, seed=spec.seed, captions=spec.captions)
+        config = SynthConfig(n=spec.n, seed=spec.seed, captions=spec.captions, kinds=spec.kinds)
         synth_out = ctx.expand(spec.out)
         if ensure_synth(synth_out, config, ctx.workers):
             console.print(f"generated the synthetic source in {synth_out} ({spec.n} images, {spec.captions} captions)")

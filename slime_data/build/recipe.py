@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from slime_data.recipes import load_recipe_file
 from slime_data.steps import STEP_REGISTRY
 from slime_data.steps.base import Step, make_step
+from slime_data.synth.layout import KINDS, Kind
 
 
 class SourceSpec(BaseModel):
@@ -40,6 +41,7 @@ class SynthSpec(BaseModel):
     n: int = Field(120, ge=1)
     captions: int = Field(200, ge=0)
     seed: int = 0
+    kinds: tuple[Kind, ...] = Field(KINDS, description="figure kinds, shared round-robin (default: all)")
 
 
 class CompanionSpec(BaseModel):

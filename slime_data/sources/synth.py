@@ -35,7 +35,7 @@ from slime_data.sources.common import (
 from slime_data.synth.layout import INFO_FILE, LICENSE, QA_FILE, SynthInfo, SynthQuestion
 
 SPLIT = "train"
-TASKS = {"chart": "chart", "table": "table", "document": "document", "geometry": "geometry"}
+TASKS = {"chart": "chart", "table": "table", "document": "document", "geometry": "geometry", "hatching": "general"}
 
 
 @register

@@ -27,7 +27,7 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from slime_data.parallel import map_in_processes
-from slime_data.synth import chart, document, geometry, table
+from slime_data.synth import chart, document, geometry, hatching, table
 from slime_data.synth.captions import caption_entry, caption_image_path
 from slime_data.synth.figure import FigureKind
 from slime_data.synth.layout import (
@@ -44,7 +44,13 @@ from slime_data.synth.layout import (
     SynthQuestion,
 )
 
-FIGURE_KINDS: dict[str, FigureKind] = {"chart": chart, "table": table, "document": document, "geometry": geometry}  # type: ignore[dict-item]
+FIGURE_KINDS: dict[str, FigureKind] = {  # type: ignore[dict-item]
+    "chart": chart,
+    "table": table,
+    "document": document,
+    "geometry": geometry,
+    "hatching": hatching,
+}
 JPEG_QUALITY = 90  # caption images are JPEG like the 558K release; QA images are lossless PNG
 
 

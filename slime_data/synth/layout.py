@@ -26,10 +26,10 @@ IMAGES_DIR = "images"
 CAPTIONS_DIR = "LLaVA-Pretrain"  # the release folder name the llava_pretrain adapter looks for
 CAPTIONS_FILE = "blip_laion_cc_sbu_558k.json"
 LICENSE = "CC0-1.0 (synthetic)"
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"  # 2: the hatching kind
 
-Kind = Literal["chart", "table", "document", "geometry"]
-KINDS: tuple[Kind, ...] = ("chart", "table", "document", "geometry")
+Kind = Literal["chart", "table", "document", "geometry", "hatching"]
+KINDS: tuple[Kind, ...] = ("chart", "table", "document", "geometry", "hatching")
 
 
 class SynthQuestion(BaseModel):

@@ -25,6 +25,7 @@ def main() -> None:
       slime-model convert --from-official ~/ckpt/SliME-vicuna-7B --out models/slime-vicuna-7b
       slime-model serve --model runs/tiny/stage-3 --port 8000
       slime-model plan --recipe pipelines/train/slime-llama3-70b-lora.yaml --gpus 64
+      slime-model ablate --quick
     """
 
 
@@ -36,6 +37,7 @@ COMMAND_MODULES = (
     "slime_model.generate",
     "slime_model.serving.cli",
     "slime_model.cli.eval",
+    "slime_model.cli.ablate",
 )
 
 for _name in COMMAND_MODULES:

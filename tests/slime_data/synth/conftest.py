@@ -9,7 +9,7 @@ import pytest
 
 from slime_data.synth import SynthConfig, generate_synth
 
-SMALL = SynthConfig(n=12, seed=7, captions=6)
+SMALL = SynthConfig(n=15, seed=7, captions=6)  # three images of each of the five kinds
 
 
 @pytest.fixture(scope="session")

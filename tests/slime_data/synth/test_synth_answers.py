@@ -13,6 +13,7 @@ import re
 from collections import Counter
 from decimal import Decimal
 
+import numpy as np
 import pytest
 
 from slime_data.synth import FIGURE_KINDS
@@ -148,7 +149,42 @@ def check_geometry(template: str, answer: str, args: dict, data: dict) -> None:
         pytest.fail(f"unchecked geometry template {template}")
 
 
-CHECKERS = {"chart": check_chart, "table": check_table, "document": check_document, "geometry": check_geometry}
+def fill_seen_in_pixels(panel: np.ndarray) -> str:
+    """The fill of a rendered panel [H, W] read back from its pixels alone."""
+    if (panel == panel[0, 0]).all():
+        return "plain"
+    rows_constant, cols_constant = (panel == panel[:, :1]).all(), (panel == panel[:1, :]).all()
+    if rows_constant:
+        return "horizontal"
+    if cols_constant:
+        return "vertical"
+    return "dotted" if panel.min() == 0 else "checkered"
+
+
+def check_hatching(template: str, answer: str, args: dict, data: dict) -> None:
+    assert args["fill"] == data["fill"]
+    expected = {"hatching_lines": "yes" if data["fill"] in ("horizontal", "vertical") else "no"}
+    assert answer == expected.get(template, data["fill"]) and template in (
+        "hatching_fill",
+        "hatching_lines",
+        "hatching_choice",
+    )
+    page = np.asarray(FIGURE_KINDS["hatching"].render(data).convert("L"), dtype=np.int64)
+    left, top, right, bottom = data["box"]
+    panel = page[top:bottom, left:right]
+    assert fill_seen_in_pixels(panel) == data["fill"]
+    even = panel[: (bottom - top) // 2 * 2, : (right - left) // 2 * 2]
+    blocks = even.reshape(even.shape[0] // 2, 2, even.shape[1] // 2, 2).mean(axis=(1, 3))
+    assert np.abs(blocks - 191).max() <= 0.5, "a 2x downsample must see the same grey for every fill"
+
+
+CHECKERS = {
+    "chart": check_chart,
+    "table": check_table,
+    "document": check_document,
+    "geometry": check_geometry,
+    "hatching": check_hatching,
+}
 
 
 def test_stored_answers_recompute_from_stored_data(questions: list[dict], figures: dict[str, dict]) -> None:
@@ -172,5 +208,5 @@ def test_every_question_family_is_correct_over_many_figures(kind: str) -> None:
             if qa.choices:
                 assert qa.answer in qa.choices and len(set(qa.choices)) == len(qa.choices)
             seen[qa.template] += 1
-    families = {"chart": 10, "table": 6, "document": 5, "geometry": 10}
+    families = {"chart": 10, "table": 6, "document": 5, "geometry": 10, "hatching": 3}
     assert len(seen) == families[kind], f"families exercised: {sorted(seen)}"

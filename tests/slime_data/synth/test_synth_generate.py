@@ -44,9 +44,10 @@ def test_an_image_does_not_depend_on_the_other_kinds(synth_dir: Path, tmp_path: 
 
 def test_layout_counts_and_info(synth_dir: Path, questions: list[dict], figures: dict[str, dict]) -> None:
     info = SynthInfo.model_validate_json((synth_dir / "synth.json").read_text())
-    assert info.images == {kind: 3 for kind in KINDS} and len(figures) == 12
+    assert info.images == {kind: 3 for kind in KINDS} and len(figures) == 15
     assert info.questions == dict(Counter(q["kind"] for q in questions))
-    assert info.multiple_choice == dict(Counter(q["kind"] for q in questions if q["choices"]))
+    multiple_choice = Counter(q["kind"] for q in questions if q["choices"])
+    assert info.multiple_choice == {kind: multiple_choice[kind] for kind in KINDS}
     assert len({q["id"] for q in questions}) == len(questions)
     for q in questions:
         figure = figures[q["image_id"]]
@@ -66,7 +67,7 @@ def test_images_are_high_resolution_and_match_their_rows(synth_dir: Path, figure
         with Image.open(synth_dir / figure["image"]) as image:
             assert image.format == "PNG"
             assert image.size == (figure["width"], figure["height"])
-            assert max(image.size) >= 1344
+            assert max(image.size) >= (224 if figure["kind"] == "hatching" else 1344)  # hatching.SIDE
             assert image.mode == FIGURE_KINDS[figure["kind"]].MODE
             extrema = image.convert("L").getextrema()
             assert extrema[0] < 60 and extrema[1] == 255, "dark ink on a white page"
