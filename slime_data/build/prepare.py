@@ -22,6 +22,8 @@ def ensure_synth(out: Path, config: SynthConfig, workers: int) -> bool:
             "n": config.n,
             "captions": config.captions,
             "kinds": list(config.kinds),
+            "extra": config.extra,
+            "extra_captions": config.extra_captions,
             "version": GENERATOR_VERSION,
         }
         if all(info.get(k) == v for k, v in wanted.items()):
@@ -34,7 +36,14 @@ def prepare_inputs(ctx: BuildContext) -> None:
     recipe = ctx.recipe
     if recipe.synth is not None:
         spec = recipe.synth
-        config = SynthConfig(n=spec.n, seed=spec.seed, captions=spec.captions, kinds=spec.kinds)
+        config = SynthConfig(
+            n=spec.n,
+            seed=spec.seed,
+            captions=spec.captions,
+            kinds=spec.kinds,
+            extra=spec.extra,
+            extra_captions=spec.extra_captions,
+        )
         synth_out = ctx.expand(spec.out)
         if ensure_synth(synth_out, config, ctx.workers):
             console.print(f"generated the synthetic source in {synth_out} ({spec.n} images, {spec.captions} captions)")

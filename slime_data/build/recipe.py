@@ -42,6 +42,8 @@ class SynthSpec(BaseModel):
     captions: int = Field(200, ge=0)
     seed: int = 0
     kinds: tuple[Kind, ...] = Field(KINDS, description="figure kinds, shared round-robin (default: all)")
+    extra: dict[Kind, int] = Field(default_factory=dict, description="more images of a kind after the round-robin n")
+    extra_captions: dict[Kind, int] = Field(default_factory=dict, description="more captions of a kind")
 
 
 class CompanionSpec(BaseModel):

@@ -63,6 +63,10 @@ class SynthConfig(BaseModel):
     seed: int = 0
     kinds: tuple[Kind, ...] = KINDS
     captions: int = Field(64, ge=0, description="images in the caption set")
+    extra: dict[Kind, int] = Field(
+        default_factory=dict, description="more QA images of a kind after the round-robin ones (a kind's own indices)"
+    )
+    extra_captions: dict[Kind, int] = Field(default_factory=dict, description="more captions of a kind after those")
 
     @field_validator("kinds")
     @classmethod
@@ -89,7 +93,13 @@ class Job:
 def plan_jobs(config: SynthConfig) -> list[Job]:
     kinds = config.kinds
     qa = [Job("qa", kinds[i % len(kinds)], i // len(kinds), config.seed) for i in range(config.n)]
+    for kind, count in config.extra.items():
+        first = sum(job.kind == kind for job in qa)  # continue the kind's numbering: images stay (seed, kind, index)
+        qa += [Job("qa", kind, first + i, config.seed) for i in range(count)]
     captions = [Job("caption", kinds[i % len(kinds)], i, config.seed) for i in range(config.captions)]
+    for kind, count in config.extra_captions.items():
+        first = len(captions)  # caption numbers run on: each is one image of the caption set
+        captions += [Job("caption", kind, first + i, config.seed) for i in range(count)]
     return qa + captions
 
 
@@ -212,6 +222,8 @@ def _write(
         seed=config.seed,
         n=config.n,
         kinds=list(config.kinds),
+        extra=dict(config.extra),
+        extra_captions=dict(config.extra_captions),
         captions=config.captions,
         images=dict(images),
         questions=dict(questions),

@@ -75,6 +75,8 @@ class SynthInfo(BaseModel):
     seed: int
     n: int
     kinds: list[Kind]
+    extra: dict[Kind, int] = Field(default_factory=dict)  # more images of a kind after the round-robin n
+    extra_captions: dict[Kind, int] = Field(default_factory=dict)  # more captions of a kind after `captions`
     captions: int
     images: dict[str, int]  # per kind
     questions: dict[str, int]  # per kind

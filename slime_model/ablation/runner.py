@@ -43,8 +43,6 @@ def run_one(
     train(inputs.manifest, recipe, run_dir, callbacks=SilentCallbacks())
     final = recipe.stages[-1]
     model, processor = load_checkpoint(run_dir / f"stage-{final.name}")
-    # The selector keeps at inference the share it kept in training (SliME uses one top-p for both).
-    model.set_selector_top_p(eval=final.top_p)
     settings = EvalSettings(
         benchmarks=BENCHMARK,
         root=inputs.heldout_root,
@@ -82,7 +80,7 @@ def run_all(
     """Every arm a claim uses x every seed; finished runs (OUT/scores.jsonl) are not trained again."""
     done = _finished(out)
     todo = [(arm, seed) for seed in seeds for arm in config.arm_names() if (arm, seed) not in done]
-    scores = [done[(arm, seed)] for arm in config.arm_names() for seed in seeds if (arm, seed) in done]
+    scores = [done[key] for key in done if key[1] in seeds and key[0] in config.arm_names()]
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context) as pool:
         pending = {pool.submit(run_one, config, arm, seed, inputs, out, step_scale) for arm, seed in todo}
@@ -95,7 +93,8 @@ def run_all(
                 scores.append(score)
                 if on_done:
                     on_done(score)
-    return scores
+    order = config.arm_names()
+    return sorted(scores, key=lambda score: (order.index(score.arm), score.seed))  # the same order on every rerun
 
 
 def write_summary(config: AblationConfig, scores: list[RunScore], out: Path) -> tuple[list[ArmSummary], Path, Path]:

@@ -28,7 +28,10 @@ def list_benchmarks() -> None:
             print(f"  --root/{spec.name}/{line.strip()}" if not line.startswith(" ") else f"    {line.strip()}")
 
 
-ModelOption = Annotated[Path | None, typer.Option("--model", help="Checkpoint folder (e.g. runs/tiny/stage-3).")]
+DEMO_CHECKPOINT = Path("runs/tiny/stage-3")  # where the README's `slime-model train` leaves its last stage
+ModelOption = Annotated[
+    Path | None, typer.Option("--model", help=f"Checkpoint folder; default {DEMO_CHECKPOINT} (the demo chain's).")
+]
 BenchmarksOption = Annotated[
     str,
     typer.Option(
@@ -88,7 +91,8 @@ def eval_command(
     """Score a checkpoint on the paper's benchmarks; predictions are kept, so a killed run resumes.
 
     Examples:
-      slime-model eval --model runs/tiny/stage-3                      (bundled excerpts + held-out synthetic)
+      slime-model eval                                                (the demo's runs/tiny/stage-3 on the bundled
+                                                                       excerpts + held-out synthetic splits)
       slime-model eval --model models/slime-7b --root ~/benchmarks --benchmarks paper --batch 16
       slime-model eval --list
     """
@@ -105,7 +109,12 @@ def eval_command(
     from slime_model.processing import SliMEProcessor
 
     if model is None:
-        raise UserError("--model is required (a checkpoint folder, e.g. runs/tiny/stage-3)")
+        if not (DEMO_CHECKPOINT / "config.json").is_file():
+            raise UserError(
+                f"no --model and no {DEMO_CHECKPOINT}: train the demo (slime-model train --data manifests/mix.json) "
+                "or pass --model CHECKPOINT"
+            )
+        model = DEMO_CHECKPOINT
     if not (model / "config.json").is_file():
         raise UserError(f"--model {model} is not a checkpoint folder (no config.json)")
     if root is not None and not root.is_dir():

@@ -25,7 +25,8 @@ from slime_model.generation import generate_batch
 EXCERPTS = Path(__file__).parent / "excerpts"
 EMBEDDED = ("scienceqa_img", "synth_heldout")
 HELD_OUT_SEED = 1  # the bundled training recipes generate synth data with seed 0
-HELD_OUT_IMAGES = 16
+HELD_OUT_IMAGES = 25  # five of each synth kind ...
+HELD_OUT_EXTRA = {"hatching": 20}  # ... and 20 more hatching pages, as the demo set leans on them (its `extra`)
 
 
 @dataclass
@@ -75,7 +76,7 @@ def prepare_embedded(folder: Path) -> Path:
             shutil.copytree(excerpt, folder / excerpt.name)
     synth = folder / "synth_heldout"
     if not (synth / "synth.jsonl").is_file():
-        generate_synth(synth, SynthConfig(n=HELD_OUT_IMAGES, seed=HELD_OUT_SEED, captions=0))
+        generate_synth(synth, SynthConfig(n=HELD_OUT_IMAGES, seed=HELD_OUT_SEED, captions=0, extra=HELD_OUT_EXTRA))
     return folder
 
 

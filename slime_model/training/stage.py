@@ -129,7 +129,8 @@ class StageRunner:
         model = load_stage_model(self.previous, spec.precision, ds_config if is_zero3(ds_config) else None)
         model.set_branch(spec.branch)
         model.set_global_expert(spec.global_expert)
-        model.set_selector_top_p(train=spec.top_p)
+        # one top-p for training and for the saved checkpoint's answers, as SliME uses it
+        model.set_selector_top_p(train=spec.top_p, eval=spec.top_p)
         if spec.lora is not None:
             add_lora(model, spec.lora)
         model.set_trainable(spec.trainable)

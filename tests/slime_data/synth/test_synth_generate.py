@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -120,3 +121,20 @@ def test_an_interrupted_run_leaves_nothing_and_keeps_the_old_set(tmp_path: Path)
 def test_config_is_validated(fields: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         SynthConfig(**fields)
+
+
+def test_extra_images_and_captions_continue_a_kinds_numbering(tmp_path: Path) -> None:
+    """`extra` pages of a kind are the pages a longer round-robin would have drawn: (seed, kind, index) fixes each."""
+    more = SynthConfig(
+        n=2, seed=3, kinds=("table", "hatching"), extra={"hatching": 2}, captions=1, extra_captions={"hatching": 2}
+    )
+    generate_synth(tmp_path / "more", more)
+    generate_synth(tmp_path / "plain", SynthConfig(n=6, seed=3, kinds=("table", "hatching"), captions=0))
+    extra, plain = digests(tmp_path / "more"), digests(tmp_path / "plain")
+    pages = [f"images/hatching/hatching-{i:05d}.png" for i in range(3)]
+    assert [extra[p] for p in pages] == [plain[p] for p in pages]
+    info = SynthInfo.model_validate_json((tmp_path / "more" / "synth.json").read_text())
+    assert info.images == {"table": 1, "hatching": 3} and info.extra == {"hatching": 2}
+    captions = json.loads((tmp_path / "more" / "LLaVA-Pretrain" / "blip_laion_cc_sbu_558k.json").read_text())
+    assert [c["id"] for c in captions] == ["000000000", "000000001", "000000002"]
+    assert all("panel" in c["conversations"][1]["value"] for c in captions[1:])

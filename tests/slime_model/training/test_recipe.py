@@ -62,7 +62,10 @@ def test_default_recipe_is_the_tiny_cpu_one():
     recipe = load_recipe()
     assert recipe.name == "tiny" and recipe.model.preset == "tiny"
     assert [s.name for s in recipe.stages] == ["1a", "1b", "2", "3"]
-    assert all(s.precision == "fp32" and s.max_steps <= 30 for s in recipe.stages)
+    # a few CPU minutes: short adapter stages, a few hundred SFT steps of 16 samples
+    assert all(s.precision == "fp32" and s.global_batch <= 16 for s in recipe.stages)
+    assert [s.max_steps <= 40 for s in recipe.stages] == [True, True, True, False]
+    assert recipe.stages[-1].max_steps <= 1000 and recipe.stages[-1].top_p == 1.0
 
 
 def _write(tmp_path, recipe: dict):
