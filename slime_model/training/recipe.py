@@ -106,7 +106,11 @@ class StageSpec(_Strict):
         ge=1, description="largest per-rank micro-batch; the trainer picks the largest that divides"
     )
     max_length: int = Field(2048, ge=16, description="merged sequence (text + visual tokens)")
-    top_p: float = Field(gt=0, le=1, description="selector top-p while training and in the saved checkpoint (1.0 keeps every local token)")
+    top_p: float = Field(
+        gt=0,
+        le=1,
+        description="selector top-p while training and in the saved checkpoint (1.0 keeps every local token)",
+    )
     gradient_checkpointing: bool = False
     precision: Literal[PRECISIONS] = "bf16"
     deepspeed: str = Field(
