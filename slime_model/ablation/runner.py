@@ -22,6 +22,7 @@ from pathlib import Path
 from slime_model.ablation.config import AblationConfig, arm_recipe
 from slime_model.ablation.data import BENCHMARK, AblationInputs
 from slime_model.ablation.summary import ArmSummary, RunScore, markdown_table, plot, summarize
+from slime_model.training.distributed import LAUNCHER_VARIABLES
 
 SCORES_FILE = "scores.jsonl"
 
@@ -31,6 +32,8 @@ def run_one(
 ) -> RunScore:
     """Train one arm with one seed, then score its final checkpoint on the held-out split."""
     os.environ["OMP_NUM_THREADS"] = "1"  # the trainer sizes its thread pool to the machine unless told
+    for name in LAUNCHER_VARIABLES:  # each run is a one-process world of its own, whatever launched the ablation
+        os.environ.pop(name, None)
     import torch
 
     from slime_model.evaluation.evaluate import EvalSettings, evaluate

@@ -17,6 +17,9 @@ from pathlib import Path
 
 import torch
 
+# What torchrun / deepspeed launchers export; a process without them is a world of one (init_distributed).
+LAUNCHER_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
 
 @dataclass(frozen=True)
 class DistInfo:

@@ -16,13 +16,16 @@ from pathlib import Path
 import pytest
 
 from slime_data.paths import PIPELINES_DIR
+from tests.slime_model.training.training_helpers import subprocess_env
 
 MARGIN = 8.0  # points over chance; the weakest of three seeds cleared 11.9
 
 
 def run(cwd: Path, app: str, *args: str) -> subprocess.CompletedProcess:
     code = f"import sys, torch; torch.set_num_threads(1); from {app} import app; sys.argv[0] = 'x'; app()"
-    return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], cwd=cwd, env=subprocess_env(), capture_output=True, text=True, timeout=900
+    )
 
 
 @pytest.mark.slow

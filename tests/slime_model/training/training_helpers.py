@@ -22,6 +22,7 @@ from slime_data.mix.recipe import MixRecipe, MixSource, MixStage
 from slime_data.mix.run import run_mix
 from slime_data.record import ImageRef, Record
 from slime_data.shards import write_shard_set
+from slime_model.training.distributed import LAUNCHER_VARIABLES
 from slime_model.training.recipe import load_recipe
 
 REPO = Path(__file__).resolve().parents[3]
@@ -128,9 +129,8 @@ def write_recipe(path: Path, **changes) -> Path:
     return path
 
 
-# Set in this process once a test trained in it (DeepSpeed needs them): a child that inherited them
-# would take itself for rank 0 of a launcher's world instead of a fresh single-process run.
-LAUNCHER_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+# LAUNCHER_VARIABLES are set in this process once a test trained in it (DeepSpeed needs them): a child
+# that inherited them would take itself for rank 0 of a launcher's world instead of a fresh single-process run.
 
 
 def subprocess_env() -> dict[str, str]:
