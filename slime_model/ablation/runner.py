@@ -5,20 +5,20 @@
     OUT/scores.jsonl                  one line per finished run (reused on a rerun: finished runs are skipped)
     OUT/summary.md, summary.json, claims.png   mean ± 95% interval per arm beside chance, and the plot
 
-Runs go to `workers` child processes (spawned: each holds its own one-process DeepSpeed world and one
-CPU thread), so two runs share a 2-core machine without oversubscribing it.
+Runs go to `workers` spawned processes (slime_data.parallel): each holds its own one-process DeepSpeed
+world and one CPU thread, so two runs share a 2-core machine without oversubscribing it.
 """
 
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, replace
+from functools import partial
 from pathlib import Path
 
+from slime_data.parallel import map_in_processes
 from slime_model.ablation.config import AblationConfig, arm_recipe
 from slime_model.ablation.data import BENCHMARK, AblationInputs
 from slime_model.ablation.summary import ArmSummary, RunScore, markdown_table, plot, summarize
@@ -35,15 +35,17 @@ def run_one(
     for name in LAUNCHER_VARIABLES:  # each run is a one-process world of its own, whatever launched the ablation
         os.environ.pop(name, None)
     import torch
+    from transformers.utils import logging as transformers_logging
 
     from slime_model.evaluation.evaluate import EvalSettings, evaluate
     from slime_model.generation import load_checkpoint
     from slime_model.training.runner import SilentCallbacks, train
 
     torch.set_num_threads(1)
+    transformers_logging.disable_progress_bar()  # a spawned worker does not inherit the command's setting
     recipe = arm_recipe(config, arm, seed, step_scale)
     run_dir = out / "runs" / arm / f"seed-{seed}"
-    train(inputs.manifest, recipe, run_dir, callbacks=SilentCallbacks())
+    train(inputs.manifest, recipe, run_dir, resume=True, callbacks=SilentCallbacks())  # a stopped run goes on
     final = recipe.stages[-1]
     model, processor = load_checkpoint(run_dir / f"stage-{final.name}")
     settings = EvalSettings(
@@ -71,6 +73,11 @@ def _finished(out: Path) -> dict[tuple[str, int], RunScore]:
     return {(s.arm, s.seed): s for s in scores}
 
 
+def _run_job(job: tuple[str, int], config: AblationConfig, inputs: AblationInputs, out: Path, step_scale: float):
+    arm, seed = job
+    return run_one(config, arm, seed, inputs, out, step_scale)
+
+
 def run_all(
     config: AblationConfig,
     inputs: AblationInputs,
@@ -80,23 +87,22 @@ def run_all(
     workers: int = 2,
     on_done: Callable[[RunScore], None] | None = None,
 ) -> list[RunScore]:
-    """Every arm a claim uses x every seed; finished runs (OUT/scores.jsonl) are not trained again."""
-    done = _finished(out)
-    todo = [(arm, seed) for seed in seeds for arm in config.arm_names() if (arm, seed) not in done]
-    scores = [done[key] for key in done if key[1] in seeds and key[0] in config.arm_names()]
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context) as pool:
-        pending = {pool.submit(run_one, config, arm, seed, inputs, out, step_scale) for arm, seed in todo}
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                score = future.result()
-                with open(out / SCORES_FILE, "a", encoding="utf-8") as f:
-                    f.write(json.dumps(asdict(score)) + "\n")
-                scores.append(score)
-                if on_done:
-                    on_done(score)
+    """Every arm a claim uses x every seed; finished runs (OUT/scores.jsonl) are not trained again.
+
+    Runs go through slime_data's parallel map: spawned workers that a Ctrl-C stops at once (a run cut
+    short keeps its finished stages, which a rerun skips).
+    """
     order = config.arm_names()
+    done = _finished(out)
+    scores = [done[key] for key in done if key[1] in seeds and key[0] in order]
+    todo = [(arm, seed) for seed in seeds for arm in order if (arm, seed) not in done]
+    job = partial(_run_job, config=config, inputs=inputs, out=out, step_scale=step_scale)
+    for score in map_in_processes(job, todo, workers):
+        with open(out / SCORES_FILE, "a", encoding="utf-8") as f:
+            f.write(json.dumps(asdict(score)) + "\n")
+        scores.append(score)
+        if on_done:
+            on_done(score)
     return sorted(scores, key=lambda score: (order.index(score.arm), score.seed))  # the same order on every rerun
 
 

@@ -42,7 +42,7 @@ def ablate(
 
     from slime_model.ablation.config import load_ablation
     from slime_model.ablation.data import BENCHMARK, prepare_data
-    from slime_model.ablation.runner import SCORES_FILE, run_all, write_summary
+    from slime_model.ablation.runner import run_all, write_summary
 
     if config is not None and not config.is_file():
         raise UserError(f"--config {config}: no such file")
@@ -56,13 +56,9 @@ def ablate(
     console.print(f"preparing the data under {out} ({data.train_images} train pages, {data.heldout_images} held out)")
     inputs = prepare_data(data, out, workers=workers)
     arms = loaded.arm_names()
-    try:
-        with progress() as bar:
-            task = bar.add_task("runs (arm x seed)", total=len(arms) * len(seeds))
-            scores = run_all(loaded, inputs, out, seeds, step_scale, workers, on_done=lambda score: bar.advance(task))
-    except KeyboardInterrupt:
-        console.print(f"stopped; finished runs are in {out / SCORES_FILE}: run the same command to go on")
-        raise
+    with progress() as bar:  # a Ctrl-C stops the runs at once; finished ones stay in OUT/scores.jsonl
+        task = bar.add_task("runs (arm x seed)", total=len(arms) * len(seeds))
+        scores = run_all(loaded, inputs, out, seeds, step_scale, workers, on_done=lambda score: bar.advance(task))
     summaries, table_path, plot_path = write_summary(loaded, scores, out)
 
     table = Table(title=f"slime-model ablate: {BENCHMARK} accuracy (%), {len(seeds)} seed(s)")
