@@ -17,15 +17,7 @@ def ensure_synth(out: Path, config: SynthConfig, workers: int) -> bool:
     info_file = out / INFO_FILE
     if info_file.is_file():
         info = json.loads(info_file.read_text(encoding="utf-8"))
-        wanted = {
-            "seed": config.seed,
-            "n": config.n,
-            "captions": config.captions,
-            "kinds": list(config.kinds),
-            "extra": config.extra,
-            "extra_captions": config.extra_captions,
-            "version": GENERATOR_VERSION,
-        }
+        wanted = {**config.model_dump(mode="json"), "version": GENERATOR_VERSION}  # SynthInfo records each field
         if all(info.get(k) == v for k, v in wanted.items()):
             return False
     generate_synth(out, config, workers=workers)
@@ -36,17 +28,14 @@ def prepare_inputs(ctx: BuildContext) -> None:
     recipe = ctx.recipe
     if recipe.synth is not None:
         spec = recipe.synth
-        config = SynthConfig(
-            n=spec.n,
-            seed=spec.seed,
-            captions=spec.captions,
-            kinds=spec.kinds,
-            extra=spec.extra,
-            extra_captions=spec.extra_captions,
-        )
+        config = spec.config()
         synth_out = ctx.expand(spec.out)
         if ensure_synth(synth_out, config, ctx.workers):
-            console.print(f"generated the synthetic source in {synth_out} ({spec.n} images, {spec.captions} captions)")
+            images, captions = (
+                config.n + sum(config.extra.values()),
+                config.captions + sum(config.extra_captions.values()),
+            )
+            console.print(f"generated the synthetic source in {synth_out} ({images} images, {captions} captions)")
     for companion in recipe.companions:
         companion_out = ctx.expand(companion.out)
         summary = ingest(

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from slime_data.recipes import load_recipe_file
 from slime_data.steps import STEP_REGISTRY
 from slime_data.steps.base import Step, make_step
-from slime_data.synth.layout import KINDS, Kind
+from slime_data.synth.generate import SynthConfig
 
 
 class SourceSpec(BaseModel):
@@ -31,19 +31,18 @@ class SourceSpec(BaseModel):
     limit: int | None = Field(None, ge=1, description="read at most N native items (for trials)")
 
 
-class SynthSpec(BaseModel):
-    """Generate the synthetic source (and caption set) before the build, if not done yet."""
+class SynthSpec(SynthConfig):
+    """Generate the synthetic source (and caption set) before the build, if not done yet: the generator's
+    own settings (SynthConfig) plus where it writes."""
 
-    model_config = ConfigDict(extra="forbid")
     out: str = Field(
         description="where the generator writes; relative to the working directory; {data} = the folder holding --out"
     )
     n: int = Field(120, ge=1)
     captions: int = Field(200, ge=0)
-    seed: int = 0
-    kinds: tuple[Kind, ...] = Field(KINDS, description="figure kinds, shared round-robin (default: all)")
-    extra: dict[Kind, int] = Field(default_factory=dict, description="more images of a kind after the round-robin n")
-    extra_captions: dict[Kind, int] = Field(default_factory=dict, description="more captions of a kind")
+
+    def config(self) -> SynthConfig:
+        return SynthConfig(**self.model_dump(exclude={"out"}))
 
 
 class CompanionSpec(BaseModel):

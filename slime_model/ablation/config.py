@@ -11,11 +11,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from slime_data.paths import PIPELINES_DIR
 from slime_data.recipes import load_recipe_file, validation_message
 from slime_model.ablation.summary import Claim, load_claims
 from slime_model.training.recipe import TrainRecipe
 
-PIPELINES_DIR = Path(__file__).resolve().parents[2] / "pipelines"
 DEFAULT_ABLATION = PIPELINES_DIR / "ablation" / "claims.yaml"
 
 
